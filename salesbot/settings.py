@@ -1,0 +1,146 @@
+"""Typed configuration, read once from the environment (and an optional .env file)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GREEN_API_URL = "https://api.green-api.com"
+DEFAULT_GREEN_API_MEDIA_URL = "https://media.green-api.com"
+
+
+def read_dotenv(path: Path) -> Dict[str, str]:
+    """Parse KEY=VALUE lines; quotes around values are stripped, comments and blanks ignored."""
+    values: Dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if key.startswith("export "):
+            key = key[len("export "):].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def parse_work_hours(text: str) -> Tuple[int, int]:
+    """'9-19' -> (9, 19). Raises ValueError with a readable message."""
+    try:
+        start_text, end_text = text.replace(" ", "").split("-", 1)
+        start, end = int(start_text), int(end_text)
+    except ValueError:
+        raise ValueError(f"WORK_HOURS must look like '9-19', got {text!r}") from None
+    if not (0 <= start < end <= 24):
+        raise ValueError(f"WORK_HOURS must be within 0-24 with start < end, got {text!r}")
+    return start, end
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    runtime_dir: Path
+    database_url: str
+    inventory_path: Path
+    inventory_reload_seconds: int
+    photos_dir: Path
+    google_drive_photos_folder_id: str
+    google_credentials_file: str
+    green_api_url: str
+    green_api_media_url: str
+    green_api_instance_id: str
+    green_api_token: str
+    green_api_webhook_token: str
+    green_api_polling: bool
+    order_notification_group_id: str
+    manager_numbers: Tuple[str, ...]
+    openai_api_key: str
+    openai_base_url: str
+    openai_model: str
+    tz_name: str
+    work_hours: Tuple[int, int]
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def green_api_configured(self) -> bool:
+        return bool(self.green_api_instance_id and self.green_api_token)
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key)
+
+    def safe_summary(self) -> Dict[str, str]:
+        """What may be logged: never tokens or keys."""
+        return {
+            "database": self.database_url.split("@")[-1],
+            "inventory": str(self.inventory_path),
+            "green_api_url": self.green_api_url,
+            "green_api_instance": self.green_api_instance_id or "-",
+            "polling": str(self.green_api_polling),
+            "group": self.order_notification_group_id or "-",
+            "llm": self.openai_model if self.llm_configured else "off",
+        }
+
+
+def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Build settings from `environ` (default: os.environ over .env in the project root)."""
+    if environ is None:
+        merged = dict(read_dotenv(PROJECT_ROOT / ".env"))
+        merged.update(os.environ)
+        environ = merged
+    env = environ
+
+    def get(name: str, default: str = "") -> str:
+        value = env.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def resolve(path_text: str) -> Path:
+        path = Path(path_text).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    runtime_dir = resolve(get("RUNTIME_DIR", "runtime"))
+    database_url = get("DATABASE_URL", f"sqlite:///{runtime_dir / 'salesbot.db'}")
+    managers = tuple(
+        "".join(ch for ch in part if ch.isdigit())
+        for part in get("MANAGER_NUMBERS").split(",")
+        if any(ch.isdigit() for ch in part)
+    )
+    return Settings(
+        runtime_dir=runtime_dir,
+        database_url=database_url,
+        inventory_path=resolve(get("INVENTORY_PATH", "shop/inventory.xlsx")),
+        inventory_reload_seconds=int(get("INVENTORY_RELOAD_SECONDS", "300")),
+        photos_dir=resolve(get("PHOTOS_DIR", "shop/photos")),
+        google_drive_photos_folder_id=get("GOOGLE_DRIVE_PHOTOS_FOLDER_ID"),
+        google_credentials_file=get("GOOGLE_CREDENTIALS_FILE"),
+        green_api_url=get("GREEN_API_URL", DEFAULT_GREEN_API_URL).rstrip("/"),
+        green_api_media_url=get("GREEN_API_MEDIA_URL", DEFAULT_GREEN_API_MEDIA_URL).rstrip("/"),
+        green_api_instance_id=get("GREEN_API_INSTANCE_ID"),
+        green_api_token=get("GREEN_API_TOKEN"),
+        green_api_webhook_token=get("GREEN_API_WEBHOOK_TOKEN"),
+        green_api_polling=_flag(get("GREEN_API_POLLING", "0")),
+        order_notification_group_id=get("ORDER_NOTIFICATION_GROUP_ID"),
+        manager_numbers=managers,
+        openai_api_key=get("OPENAI_API_KEY"),
+        openai_base_url=get("OPENAI_BASE_URL"),
+        openai_model=get("OPENAI_MODEL", "gpt-4o-mini"),
+        tz_name=get("TZ_NAME", "Asia/Almaty"),
+        work_hours=parse_work_hours(get("WORK_HOURS", "9-19")),
+        extra={k: v for k, v in env.items() if k.startswith("SALESBOT_")},
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

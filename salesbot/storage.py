@@ -1,0 +1,189 @@
+"""The app's own tables (not Rasa's tracker store): orders, message dedup, outbox of side effects.
+
+SQLAlchemy Core, compatible with SQLAlchemy 1.4 (Rasa 3.6's pin) and 2.x (the action server). SQLite by default,
+PostgreSQL through DATABASE_URL. Calls are blocking and short; async callers wrap them in `asyncio.to_thread`.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+processed_messages = sa.Table(
+    "processed_messages", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("id_message", sa.String(128), primary_key=True),
+    sa.Column("type_webhook", sa.String(64), nullable=False, default=""),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("customer_name", sa.String(255), nullable=False, default=""),
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("product", sa.String(255), nullable=False),
+    sa.Column("size", sa.String(16), nullable=True),
+    sa.Column("color", sa.String(64), nullable=True),
+    sa.Column("city", sa.String(128), nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("price", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("effect_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("id_message", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+ORDER_NEW = "NEW"
+ORDER_NOTIFIED = "NOTIFIED"
+ORDER_NOTIFY_FAILED = "NOTIFY_FAILED"
+
+EFFECT_PENDING = "PENDING"
+EFFECT_SENT = "SENT"
+EFFECT_FAILED = "FAILED"
+EFFECT_SKIPPED = "SKIPPED"
+
+
+def _insert(engine: sa.engine.Engine, table: sa.Table):
+    """INSERT ... ON CONFLICT DO NOTHING for the engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise ValueError(f"unsupported database dialect {engine.dialect.name!r}; use SQLite or PostgreSQL")
+    return insert(table)
+
+
+class Storage:
+    def __init__(self, database_url: str, clock=time.time):
+        self.database_url = database_url
+        self._clock = clock
+        if database_url.startswith("sqlite:///"):
+            Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            # Two processes share the file: wait for a lock instead of failing at once.
+            self.engine = sa.create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False})
+        else:
+            self.engine = sa.create_engine(database_url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    # -- deduplication -------------------------------------------------------------------------------------
+    def claim_message(self, chat_id: str, id_message: str, type_webhook: str = "") -> bool:
+        """Atomically record (chat_id, id_message). True the first time, False for a duplicate."""
+        statement = _insert(self.engine, processed_messages).values(
+            chat_id=chat_id, id_message=id_message, type_webhook=type_webhook, received_at=self._clock()
+        ).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def release_message(self, chat_id: str, id_message: str) -> None:
+        """Forget a claim whose processing failed, so a redelivery is processed again."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                processed_messages.delete().where(
+                    (processed_messages.c.chat_id == chat_id) & (processed_messages.c.id_message == id_message)
+                )
+            )
+
+    # -- orders --------------------------------------------------------------------------------------------
+    def create_order(self, order_key: str, **fields: Any) -> Dict[str, Any]:
+        """Store an order once per key; a repeated call returns the stored row unchanged."""
+        now = self._clock()
+        statement = _insert(self.engine, orders).values(
+            order_key=order_key, status=ORDER_NEW, created_at=now, updated_at=now, **fields
+        ).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+            row = connection.execute(sa.select(orders).where(orders.c.order_key == order_key)).mappings().one()
+        return dict(row)
+
+    def set_order_status(self, order_id: int, status: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                orders.update().where(orders.c.id == order_id).values(status=status, updated_at=self._clock())
+            )
+
+    def list_orders(self, chat_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        query = sa.select(orders).order_by(orders.c.id)
+        if chat_id:
+            query = query.where(orders.c.chat_id == chat_id)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    # -- outbox of side effects ----------------------------------------------------------------------------
+    def claim_effect(self, effect_key: str, kind: str, chat_id: str, payload: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """Register a side effect once. Returns the row to perform, or None when it was already SENT/SKIPPED."""
+        now = self._clock()
+        statement = _insert(self.engine, outbox).values(
+            effect_key=effect_key, kind=kind, chat_id=chat_id, payload=json.dumps(payload, ensure_ascii=False),
+            status=EFFECT_PENDING, attempts=0, created_at=now, updated_at=now,
+        ).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+            row = dict(connection.execute(sa.select(outbox).where(outbox.c.effect_key == effect_key)).mappings().one())
+        if row["status"] in (EFFECT_SENT, EFFECT_SKIPPED):
+            return None
+        return row
+
+    def finish_effect(self, effect_key: str, status: str, id_message: Optional[str] = None,
+                      error: Optional[str] = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                outbox.update().where(outbox.c.effect_key == effect_key).values(
+                    status=status, id_message=id_message, last_error=error,
+                    attempts=outbox.c.attempts + 1, updated_at=self._clock(),
+                )
+            )
+
+    def list_effects(self, kind: Optional[str] = None, status: Optional[str] = None) -> List[Dict[str, Any]]:
+        query = sa.select(outbox).order_by(outbox.c.id)
+        if kind:
+            query = query.where(outbox.c.kind == kind)
+        if status:
+            query = query.where(outbox.c.status == status)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+_storages: Dict[str, Storage] = {}
+_storages_lock = threading.Lock()
+
+
+def get_storage(database_url: str) -> Storage:
+    """One Storage (engine and pool) per URL per process, created on first use."""
+    with _storages_lock:
+        storage = _storages.get(database_url)
+        if storage is None:
+            storage = _storages[database_url] = Storage(database_url)
+        return storage

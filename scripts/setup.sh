@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates both venvs and installs the requirements; does nothing for a venv whose requirements did not change.
+source "$(dirname "$0")/common.sh"
+
+make_venv() {  # make_venv DIR PYTHON_VERSION REQUIREMENTS
+  local dir="$1" version="$2" requirements="$3" stamp want
+  want="$(sha256sum "$requirements" | cut -c1-16)"
+  stamp="$dir/.requirements-$want"
+  [ -f "$stamp" ] && return 0
+  local python; python="$(find_python "$version")"
+  echo "==> setting up $dir (Python $version) from $requirements"
+  [ -x "$dir/bin/python" ] || "$python" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --upgrade pip wheel
+  "$dir/bin/python" -m pip install --quiet -r "$requirements"
+  rm -f "$dir"/.requirements-*
+  touch "$stamp"
+}
+
+make_venv "$RASA_VENV" 3.10 requirements/rasa.txt
+make_venv "$ACTIONS_VENV" 3.11 requirements/actions.txt
+echo "==> venvs ready: $RASA_VENV, $ACTIONS_VENV"

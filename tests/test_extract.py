@@ -1,0 +1,37 @@
+import pytest
+
+from salesbot.extract import extract_city, extract_colors, extract_size, format_price
+
+
+@pytest.mark.parametrize("text, size", [
+    ("37", "37"), ("37й", "37"), ("хочу 37-го размера", "37"), ("размер 38,5", "38.5"),
+    ("нет лучше 38", "38"), ("нет, не 37, а 38", "38"), ("шанель 37 черные", "37"),
+    ("87011234567", None), ("дом 137", None), ("40000 тг", None), ("привет", None),
+])
+def test_sizes(text, size):
+    assert extract_size(text) == size
+
+
+@pytest.mark.parametrize("text, colors", [
+    ("черные", ["черный"]), ("Чёрную", ["черный"]), ("белые", ["белый"]), ("беж", ["бежевый"]),
+    ("синяя", ["синий"]), ("серые", ["серый"]), ("серебристые", ["серебристый"]), ("бордовые", ["бордовый"]),
+    ("черненькие", ["черный"]), ("не черные а белые", ["черный", "белый"]), ("сердце", []), ("белье", []),
+])
+def test_colors(text, colors):
+    assert extract_colors(text) == colors
+
+
+def test_colors_of_the_live_inventory_are_found_by_stem():
+    assert extract_colors("хочу лавандовые", known=["лавандовый"]) == ["лавандовый"]
+
+
+@pytest.mark.parametrize("text, city", [
+    ("в алмату", "Алматы"), ("Астану", "Астана"), ("алма-ата", "Алматы"), ("в г. Шымкенте", "Шымкент"),
+    ("усть каменогорск", "Усть-Каменогорск"), ("нур-султан", "Астана"), ("Москва", None),
+])
+def test_cities(text, city):
+    assert extract_city(text) == city
+
+
+def test_price_format():
+    assert format_price(42000) == "42 000 ₸"
