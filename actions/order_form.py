@@ -60,12 +60,10 @@ class ValidateOrderForm(ShopFormValidationAction):
                              tracker: Tracker, domain: DomainDict) -> List[Text]:
         inventory = await current_inventory()
         product = inventory.get(tracker.slots.get("product"))
-        size = tracker.slots.get("size")
         required = ["city", "product"]
         if product is None or product.has_sizes:
             required.append("size")
-        if product is None or len(product.colors_in_stock(size if product.has_sizes else None)) > 1 \
-                or len(product.colors()) > 1 and tracker.slots.get("color"):
+        if product is None or len(product.colors_in_stock()) > 1:
             required.append("color")
         required += ["address", "order_confirmed"]
         return [slot for slot in required if slot in domain_slots]

@@ -262,7 +262,7 @@ class Inventory:
         for name, keys in self._keys.items():
             scored.append((fuzz.token_set_ratio(query, " ".join(keys)), name))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        return [self.products[name] for score, name in scored[:limit] if score >= 40]
+        return [self.products[name] for score, name in scored[:limit] if score >= 60]
 
 
 def _read_frame(path: Path):

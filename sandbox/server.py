@@ -35,7 +35,7 @@ from aiohttp import web
 
 log = logging.getLogger("sandbox")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).parent / "static"
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 
