@@ -1,0 +1,26 @@
+# The two commands of the README are `make run` and `make test`; the rest are for conversation designers.
+.PHONY: run test setup train validate bench shop clean
+
+run:        ## set up, train if needed, start sandbox + action server + Rasa server
+	bash scripts/run.sh
+
+test:       ## set up and run every test
+	bash scripts/test.sh
+
+setup:      ## create/update the two venvs
+	bash scripts/setup.sh
+
+train:      ## train only when config/domain/data changed
+	bash scripts/setup.sh && bash scripts/train.sh
+
+validate:   ## rasa data validate
+	bash scripts/setup.sh && . scripts/common.sh && "$$RASA" data validate --domain domain.yml --data data --config config.yml
+
+bench:      ## training time, NLU latency p50/p99, end-to-end turn latency and throughput
+	bash scripts/bench.sh
+
+shop:       ## regenerate the demo shop (inventory, photos, knowledge documents)
+	bash scripts/setup.sh && .venv/actions/bin/python scripts/make_demo_shop.py
+
+clean:
+	rm -rf results models/*.tar.gz runtime

@@ -1,0 +1,260 @@
+"""Rasa custom channel `greenapi`: WhatsApp through GREEN-API (webhooks at /webhooks/greenapi/webhook, or polling).
+
+The webhook answers 200 at once and hands the message to a per-chat worker, so messages of one chat are
+processed in order and different chats in parallel. Every message is deduplicated on chatId + idMessage in
+the app's database before it reaches the dialogue, so a redelivered webhook or a polled copy is answered once.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from urllib.parse import unquote, urlparse
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
+from salesbot.greenapi.webhooks import (
+    NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook,
+)
+from salesbot.settings import Settings, get_settings
+from salesbot.storage import EFFECT_FAILED, EFFECT_SENT, Storage, get_storage
+
+logger = logging.getLogger(__name__)
+
+
+def client_from_settings(settings: Settings) -> GreenApiClient:
+    return GreenApiClient(GreenApiConfig(
+        api_url=settings.green_api_url, media_url=settings.green_api_media_url,
+        instance_id=settings.green_api_instance_id, token=settings.green_api_token,
+    ))
+
+
+class GreenAPIOutput(OutputChannel):
+    """Sends the bot's messages; a message that still fails after the retries is recorded as FAILED."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "greenapi"
+
+    def __init__(self, client: GreenApiClient, storage: Storage, sent_ids: Optional[set] = None):
+        self.client = client
+        self.storage = storage
+        self.sent_ids = sent_ids if sent_ids is not None else set()
+
+    async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
+        if recipient_id.endswith("@g.us"):
+            logger.info("chat=%s: not replying into a group", recipient_id)
+            return
+        try:
+            result = await send()
+        except GreenApiError as exc:
+            logger.error("chat=%s %s failed for good: %s", recipient_id, kind, exc)
+            key = f"failed:{recipient_id}:{kind}:{id(payload)}:{asyncio.get_running_loop().time()}"
+            await asyncio.to_thread(self.storage.claim_effect, key, kind, recipient_id, payload)
+            await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
+            return
+        ids = result if isinstance(result, list) else [result]
+        self.sent_ids.update(i for i in ids if i)
+        logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._send(recipient_id, "text", {"message": text},
+                         lambda: self.client.send_message(recipient_id, text))
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        if image.startswith("file://"):
+            path = Path(unquote(urlparse(image).path))
+            await self._send(recipient_id, "file", {"path": str(path)},
+                             lambda: self.client.send_file_by_upload(recipient_id, path))
+        else:
+            await self._send(recipient_id, "file", {"url": image},
+                             lambda: self.client.send_file_by_url(recipient_id, image))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons, **kwargs: Any) -> None:
+        lines = [text] + [f"{i}. {b.get('title')}" for i, b in enumerate(buttons, 1)]
+        await self.send_text_message(recipient_id, "\n".join(lines))
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        text = json_message.get("text")
+        if text:
+            await self.send_text_message(recipient_id, text)
+
+
+class GreenAPIInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "greenapi"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "GreenAPIInput":
+        return cls(get_settings())
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._client: Optional[GreenApiClient] = None
+        self._storage: Optional[Storage] = None
+        self._queues: Dict[str, asyncio.Queue] = {}
+        self._workers: Dict[str, asyncio.Task] = {}
+        self._poller: Optional[asyncio.Task] = None
+        self.sent_ids: set = set()
+
+    # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
+    @property
+    def client(self) -> GreenApiClient:
+        if self._client is None:
+            self._client = client_from_settings(self.settings)
+        return self._client
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = get_storage(self.settings.database_url)
+        return self._storage
+
+    def get_output_channel(self) -> OutputChannel:
+        return GreenAPIOutput(self.client, self.storage, self.sent_ids)
+
+    # -- HTTP ----------------------------------------------------------------------------------------------------
+    def _authorized(self, request: Request) -> bool:
+        expected = self.settings.green_api_webhook_token
+        if not expected:
+            return True
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {expected}".encode())
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("greenapi_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "channel": "greenapi",
+                                  "mode": "polling" if self.settings.green_api_polling else "webhook"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            if not self._authorized(request):
+                logger.warning("webhook rejected: missing or wrong Authorization bearer token")
+                return response.json({"error": "unauthorized"}, status=401)
+            try:
+                body = json.loads(request.body or b"")
+            except (ValueError, UnicodeDecodeError):
+                logger.warning("webhook rejected: body is not JSON (%d bytes)", len(request.body or b""))
+                return response.json({"error": "body is not valid JSON"}, status=400)
+            try:
+                message = parse_webhook(body)
+            except WebhookError as exc:
+                logger.warning("webhook rejected: %s", exc)
+                return response.json({"error": str(exc)}, status=400)
+            await self.accept(message, on_new_message)
+            return response.json({"status": "accepted"})
+
+        @bp.listener("after_server_start")
+        async def start_polling(app, _loop) -> None:
+            if self.settings.green_api_polling:
+                self._poller = asyncio.create_task(self.poll(on_new_message))
+                logger.info("GREEN-API polling started")
+
+        @bp.listener("before_server_stop")
+        async def stop(app, _loop) -> None:
+            if self._poller:
+                self._poller.cancel()
+            for task in self._workers.values():
+                task.cancel()
+            if self._client:
+                await self._client.close()
+
+        return bp
+
+    # -- processing ----------------------------------------------------------------------------------------------
+    async def accept(self, message: InboundMessage, on_new_message, done: Optional[asyncio.Future] = None) -> None:
+        """Queue a parsed webhook for its chat's worker (ignored kinds are only logged)."""
+        if message.kind == "ignore":
+            logger.info("webhook %s chat=%s id=%s ignored (%s)", message.type_webhook, message.chat_id or "-",
+                        message.id_message or "-", message.reason)
+            if done and not done.done():
+                done.set_result(True)
+            return
+        queue = self._queues.get(message.chat_id)
+        if queue is None:
+            queue = self._queues[message.chat_id] = asyncio.Queue()
+            self._workers[message.chat_id] = asyncio.create_task(self._worker(message.chat_id, queue, on_new_message))
+        await queue.put((message, done))
+
+    async def _worker(self, chat_id: str, queue: asyncio.Queue, on_new_message) -> None:
+        while True:
+            message, done = await queue.get()
+            try:
+                await self.process(message, on_new_message)
+                if done and not done.done():
+                    done.set_result(True)
+            except Exception as exc:  # one bad message must not stop the chat's worker
+                logger.exception("chat=%s id=%s processing failed", chat_id, message.id_message)
+                if done and not done.done():
+                    done.set_exception(exc)
+            finally:
+                queue.task_done()
+
+    async def process(self, message: InboundMessage, on_new_message) -> None:
+        fresh = await asyncio.to_thread(self.storage.claim_message, message.chat_id, message.id_message,
+                                        message.type_webhook)
+        if not fresh:
+            logger.info("webhook %s chat=%s id=%s duplicate, skipped", message.type_webhook, message.chat_id,
+                        message.id_message)
+            return
+        logger.info("webhook %s chat=%s id=%s kind=%s", message.type_webhook, message.chat_id, message.id_message,
+                    message.kind)
+        if message.is_group:
+            return  # the managers' group and other groups never get an answer
+        if message.kind == "manager":
+            return  # manager takeover is handled by the handoff feature
+        output = self.get_output_channel()
+        if message.kind in ("non_text", "error_marker"):
+            await output.send_text_message(message.chat_id,
+                                           NON_TEXT_REPLY if message.kind == "non_text" else RESEND_REPLY)
+            return
+        try:
+            await on_new_message(UserMessage(
+                text=message.text, output_channel=output, sender_id=message.chat_id, input_channel=self.name(),
+                message_id=message.id_message, metadata=message.metadata(),
+            ))
+        except Exception:
+            await asyncio.to_thread(self.storage.release_message, message.chat_id, message.id_message)
+            raise
+
+    async def poll(self, on_new_message) -> None:
+        """receiveNotification long-poll; delete each notification only after it was processed."""
+        backoff = 1.0
+        while True:
+            try:
+                item = await self.client.receive_notification(receive_timeout=20)
+                backoff = 1.0
+                if not item:
+                    continue
+                receipt_id = item.get("receiptId")
+                try:
+                    message = parse_webhook(item.get("body"))
+                except WebhookError as exc:
+                    logger.warning("polled notification %s dropped: %s", receipt_id, exc)
+                else:
+                    done = asyncio.get_running_loop().create_future()
+                    await self.accept(message, on_new_message, done)
+                    try:
+                        await done
+                    except Exception:
+                        logger.warning("notification %s failed; it is kept for a retry", receipt_id)
+                        await asyncio.sleep(backoff)
+                        continue
+                await self.client.delete_notification(receipt_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("polling error: %s; retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)

@@ -1,0 +1,165 @@
+"""Async GREEN-API client: `{apiUrl}/waInstance{id}/{method}/{token}`, uploads on mediaUrl.
+
+Retries with exponential backoff on 429, 5xx and network errors; never on other 4xx. The token only ever
+appears in the URL path and is masked in every log line and error message.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+from urllib.parse import unquote, urlparse
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_LENGTH = 4000  # GREEN-API takes 20000; shorter pieces read better on a phone
+
+
+class GreenApiError(Exception):
+    def __init__(self, method: str, status: Optional[int], body: str):
+        super().__init__(f"GREEN-API {method} failed: HTTP {status}: {body[:300]}")
+        self.method, self.status, self.body = method, status, body
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+@dataclass(frozen=True)
+class GreenApiConfig:
+    api_url: str
+    media_url: str
+    instance_id: str
+    token: str
+    retries: int = 4
+    backoff_base: float = 0.5
+    timeout: float = 15.0
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> List[str]:
+    """Split at paragraph, line, sentence or word boundaries so no piece exceeds `limit`."""
+    text = text.strip()
+    pieces: List[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"))
+        if cut < limit // 2:
+            cut = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
+            cut = cut + 1 if cut >= limit // 2 else window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut].strip())
+        text = text[cut:].strip()
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+class GreenApiClient:
+    def __init__(self, config: GreenApiConfig, session: Optional[aiohttp.ClientSession] = None, sleep=asyncio.sleep):
+        self.config = config
+        self._session = session
+        self._own_session = session is None
+        self._sleep = sleep
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout))
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    def url(self, method: str, media: bool = False, suffix: str = "") -> str:
+        base = self.config.media_url if media else self.config.api_url
+        return f"{base}/waInstance{self.config.instance_id}/{method}/{self.config.token}{suffix}"
+
+    def _mask(self, text: str) -> str:
+        return text.replace(self.config.token, "***") if self.config.token else text
+
+    async def call(self, method: str, http_method: str = "POST", json: Any = None, data: Any = None,
+                   media: bool = False, suffix: str = "", params: Optional[Dict[str, Any]] = None,
+                   timeout: Optional[float] = None, retries: Optional[int] = None) -> Any:
+        """One API call with retries; returns the parsed JSON (None for an empty body)."""
+        attempts = (self.config.retries if retries is None else retries) + 1
+        session = await self._get_session()
+        last_error: Optional[GreenApiError] = None
+        for attempt in range(attempts):
+            try:
+                request_timeout = aiohttp.ClientTimeout(total=timeout or self.config.timeout)
+                payload = data() if callable(data) else data  # multipart bodies cannot be re-sent
+                async with session.request(http_method, self.url(method, media, suffix), json=json, data=payload,
+                                           params=params, timeout=request_timeout) as response:
+                    body = await response.text()
+                    if response.status == 200:
+                        if not body.strip():
+                            return None
+                        try:
+                            return await response.json(content_type=None)
+                        except ValueError:
+                            return body
+                    last_error = GreenApiError(method, response.status, self._mask(body))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                last_error = GreenApiError(method, None, self._mask(f"{type(exc).__name__}: {exc}"))
+            if not last_error.retryable or attempt == attempts - 1:
+                break
+            delay = self.config.backoff_base * (2 ** attempt) * (1 + random.random() * 0.2)
+            logger.warning("greenapi %s attempt %d failed (%s), retrying in %.2fs",
+                           method, attempt + 1, last_error.status or "network", delay)
+            await self._sleep(delay)
+        assert last_error is not None
+        raise last_error
+
+    # -- sends ------------------------------------------------------------------------------------------------
+    async def send_message(self, chat_id: str, message: str) -> List[str]:
+        ids = []
+        for piece in split_text(message):
+            reply = await self.call("sendMessage", json={"chatId": chat_id, "message": piece})
+            ids.append(str((reply or {}).get("idMessage", "")))
+        return ids
+
+    async def send_contact(self, chat_id: str, phone: str, first_name: str) -> str:
+        contact = {"phoneContact": int(phone), "firstName": first_name or "Клиент"}
+        reply = await self.call("sendContact", json={"chatId": chat_id, "contact": contact})
+        return str((reply or {}).get("idMessage", ""))
+
+    async def send_file_by_url(self, chat_id: str, url: str, caption: str = "") -> str:
+        file_name = Path(unquote(urlparse(url).path)).name or "photo.jpg"
+        body = {"chatId": chat_id, "urlFile": url, "fileName": file_name}
+        if caption:
+            body["caption"] = caption
+        reply = await self.call("sendFileByUrl", json=body)
+        return str((reply or {}).get("idMessage", ""))
+
+    async def send_file_by_upload(self, chat_id: str, path: Path, caption: str = "") -> str:
+        content = await asyncio.to_thread(Path(path).read_bytes)
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field("chatId", chat_id)
+            data.add_field("file", content, filename=Path(path).name)
+            data.add_field("fileName", Path(path).name)
+            if caption:
+                data.add_field("caption", caption)
+            return data
+
+        reply = await self.call("sendFileByUpload", data=form, media=True)
+        return str((reply or {}).get("idMessage", ""))
+
+    async def send_typing(self, chat_id: str, typing_time_ms: int = 2000) -> None:
+        await self.call("sendTyping", json={"chatId": chat_id, "typingTime": typing_time_ms}, retries=0)
+
+    # -- polling ----------------------------------------------------------------------------------------------
+    async def receive_notification(self, receive_timeout: int = 20) -> Optional[Dict[str, Any]]:
+        return await self.call("receiveNotification", http_method="GET", params={"receiveTimeout": receive_timeout},
+                               timeout=receive_timeout + 10, retries=0)
+
+    async def delete_notification(self, receipt_id: int) -> None:
+        await self.call("deleteNotification", http_method="DELETE", suffix=f"/{receipt_id}")
