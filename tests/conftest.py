@@ -22,6 +22,9 @@ def _clear_caches() -> None:
         from actions import common, photos
 
         common.inventory_store.cache_clear()
+        from actions import notifier
+
+        notifier._client.cache_clear()
         photos.photo_library.cache_clear()
     except ImportError:  # the Rasa venv has no rasa-sdk actions
         pass

@@ -1,0 +1,71 @@
+"""Posts to the managers' WhatsApp group, each one idempotent and recorded in the outbox with its status."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Optional
+
+from salesbot.greenapi.client import GreenApiClient, GreenApiError
+from salesbot.orders import Order
+from salesbot.storage import EFFECT_FAILED, EFFECT_SENT, EFFECT_SKIPPED, Storage
+
+logger = logging.getLogger(__name__)
+
+
+class GroupPoster:
+    def __init__(self, client: GreenApiClient, storage: Storage, group_id: str):
+        self.client = client
+        self.storage = storage
+        self.group_id = group_id
+
+    async def post_once(self, effect_key: str, kind: str, send, payload: dict) -> bool:
+        """Run `send()` unless `effect_key` was already sent; record SENT or FAILED. True when sent (now or before)."""
+        row = await asyncio.to_thread(self.storage.claim_effect, effect_key, kind, self.group_id, payload)
+        if row is None:
+            return True
+        try:
+            id_message = await send()
+        except GreenApiError as exc:
+            logger.error("group post %s failed: %s", effect_key, exc)
+            await asyncio.to_thread(self.storage.finish_effect, effect_key, EFFECT_FAILED, None, str(exc))
+            return False
+        await asyncio.to_thread(self.storage.finish_effect, effect_key, EFFECT_SENT, str(id_message or ""))
+        logger.info("group post %s sent id=%s", effect_key, id_message)
+        return True
+
+    async def skip(self, effect_key: str, kind: str, reason: str) -> None:
+        row = await asyncio.to_thread(self.storage.claim_effect, effect_key, kind, self.group_id, {"reason": reason})
+        if row is not None:
+            await asyncio.to_thread(self.storage.finish_effect, effect_key, EFFECT_SKIPPED, None, reason)
+
+
+class GroupOrderNotifier:
+    """The contact card (when the chat id carries a phone number), then the order details."""
+
+    def __init__(self, poster: Optional[GroupPoster]):
+        self.poster = poster
+
+    async def order_confirmed(self, order: Order) -> bool:
+        if self.poster is None or not self.poster.group_id:
+            return True  # no group configured: nothing to post, not an error
+        poster, customer = self.poster, order.customer
+        card_ok = True
+        if customer.phone:
+            card_ok = await poster.post_once(
+                f"order:{order.id}:contact", "order_contact",
+                lambda: poster.client.send_contact(poster.group_id, customer.phone, customer.name),
+                {"phone": customer.phone, "name": customer.name},
+            )
+        else:
+            await poster.skip(f"order:{order.id}:contact", "order_contact", f"no phone in chat id {customer.chat_id}")
+        text = order.group_message()
+        details_ok = await poster.post_once(
+            f"order:{order.id}:details", "order_details",
+            lambda: _first(poster.client.send_message(poster.group_id, text)), {"message": text},
+        )
+        return card_ok and details_ok
+
+
+async def _first(coroutine):
+    ids = await coroutine
+    return ids[0] if ids else ""

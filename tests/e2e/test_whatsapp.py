@@ -1,0 +1,146 @@
+"""Through real servers: the sandbox plays WhatsApp, Rasa and the action server are the real ones."""
+import json
+import sqlite3
+import time
+
+import pytest
+
+from tests.e2e.stack import GROUP_ID, WEBHOOK_TOKEN, http, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ORDER_TURNS = [
+    ("здравствуйте", "Алина"),
+    ("хочу заказать балетки шанель 37 черные", "В какой город"),
+    ("алматы", "адрес"),
+    ("ул абая 10 кв 5", "Проверьте, пожалуйста, заказ"),
+    ("да", "Заказ №"),
+]
+
+
+def group_posts(stack):
+    return [m for m in stack.messages(GROUP_ID) if m.get("by") == "bot"]
+
+
+def run_order(stack, chat_id):
+    for text, expected in ORDER_TURNS:
+        replies = stack.turn(chat_id, text)
+        assert any(expected in (r or "") for r in replies), (text, replies)
+
+
+def test_order_over_webhooks_posts_one_card_and_one_order(stack):
+    chat = "77011110001@c.us"
+    before = len(group_posts(stack))
+    run_order(stack, chat)
+    wait_until(lambda: len(group_posts(stack)) >= before + 2, what="group posts")
+    time.sleep(1)
+    posts = group_posts(stack)[before:]
+    assert [p["type"] for p in posts] == ["contact", "text"]
+    assert posts[0]["contact"]["phoneContact"] == 77011110001 and posts[0]["contact"]["firstName"] == "Айгуль"
+    order_text = posts[1]["text"]
+    for fact in ("Новый заказ от Айгуль", "Chanel балетки", "Размер: 37", "Цвет: черный", "Город: Алматы",
+                 "Адрес: ул абая 10 кв 5", "42 000 ₸"):
+        assert fact in order_text
+
+
+def test_order_over_polling(polling_stack):
+    chat = "77011110002@c.us"
+    run_order(polling_stack, chat)
+    wait_until(lambda: len(group_posts(polling_stack)) >= 2, what="group posts")
+    assert [p["type"] for p in group_posts(polling_stack)] == ["contact", "text"]
+
+
+def test_duplicate_webhook_is_answered_once(stack):
+    chat = "77011110003@c.us"
+    http("POST", f"{stack.sandbox}/sandbox/faults", {"webhook_duplicates": 2})
+    try:
+        replies = stack.turn(chat, "как можно оплатить")
+    finally:
+        http("DELETE", f"{stack.sandbox}/sandbox/faults")
+    time.sleep(1.5)
+    assert len(stack.bot_messages(chat)) == 1 and "Kaspi" in replies[0]
+
+
+def test_webhook_without_the_bearer_token_gets_401(stack):
+    body = {"typeWebhook": "incomingMessageReceived", "idMessage": "X1", "senderData": {"chatId": "1@c.us"},
+            "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": "привет"}}}
+    url = f"{stack.rasa}/webhooks/greenapi/webhook"
+    assert http("POST", url, body)[0] == 401
+    assert http("POST", url, body, headers={"Authorization": "Bearer wrong"})[0] == 401
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[]", json.dumps({"typeWebhook": "incomingMessageReceived"}).encode(),
+                                 json.dumps({"typeWebhook": "incomingMessageReceived", "idMessage": "A",
+                                             "senderData": {}, "messageData": {}}).encode()])
+def test_malformed_payloads_get_400_and_the_server_keeps_answering(stack, raw):
+    url = f"{stack.rasa}/webhooks/greenapi/webhook"
+    status, body = http("POST", url, raw=raw, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
+    assert status == 400 and body["error"]
+    assert "Шоурум" in stack.turn("77011110004@c.us", "до скольки вы работаете")[0]
+
+
+def test_api_echo_and_status_webhooks_never_reach_the_dialogue(stack):
+    chat = "77011110005@c.us"
+    echo = {"typeWebhook": "outgoingAPIMessageReceived", "idMessage": "ECHO1",
+            "senderData": {"chatId": chat, "sender": "77010000000@c.us"},
+            "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": "привет"}}}
+    status = {"typeWebhook": "outgoingMessageStatus", "idMessage": "ECHO1", "status": "read", "chatId": chat}
+    for body in (echo, status, {"typeWebhook": "somethingNew"}):
+        assert http("POST", f"{stack.sandbox}/sandbox/webhook", body)[0] == 200
+    time.sleep(2)
+    assert stack.bot_messages(chat) == []
+
+
+def test_group_message_gets_no_reply(stack):
+    group = "120363999999999999@g.us"
+    stack.say(group, "здравствуйте, есть балетки?", sender="77019998877@c.us")
+    time.sleep(3)
+    assert [m for m in stack.messages(group) if m.get("by") == "bot"] == []
+
+
+def test_voice_note_gets_the_polite_reply(stack):
+    replies = stack.turn("77011110006@c.us", "", typeMessage="audioMessage")
+    assert replies == ["Я пока понимаю только текст 🙏 Напишите, пожалуйста, ваш вопрос сообщением, "
+                       "и я сразу отвечу."]
+
+
+def test_image_with_caption_is_handled_as_text(stack):
+    replies = stack.turn("77011110007@c.us", "", typeMessage="imageMessage", caption="как оплатить?")
+    assert "Kaspi" in replies[0]
+
+
+def test_429_then_success_delivers_once(stack):
+    chat = "77011110008@c.us"
+    http("POST", f"{stack.sandbox}/sandbox/faults", {"method": "sendMessage", "status": 429, "count": 2})
+    try:
+        replies = stack.turn(chat, "какие условия возврата")
+    finally:
+        http("DELETE", f"{stack.sandbox}/sandbox/faults")
+    time.sleep(1)
+    assert len(stack.bot_messages(chat)) == 1 and "14 дней" in replies[0]
+    statuses = [c["httpStatus"] for c in stack.calls() if c.get("chatId") == chat and c["method"] == "sendMessage"]
+    assert statuses == [429, 429, 200]
+
+
+def test_persistent_500_is_recorded_as_failed(stack):
+    chat = "77011110009@c.us"
+    http("POST", f"{stack.sandbox}/sandbox/faults", {"method": "sendMessage", "status": 500, "count": -1})
+    try:
+        stack.say(chat, "какие способы оплаты")
+
+        def failed_rows():
+            with sqlite3.connect(stack.tmp / "app.db") as db:
+                return db.execute("SELECT status, chat_id FROM outbox WHERE chat_id = ? AND status = 'FAILED'",
+                                  (chat,)).fetchall()
+        rows = wait_until(failed_rows, timeout=60, what="a FAILED outbox row")
+    finally:
+        http("DELETE", f"{stack.sandbox}/sandbox/faults")
+    assert rows == [("FAILED", chat)]
+    assert stack.bot_messages(chat) == []
+
+
+def test_photos_are_uploaded_to_the_media_host(stack):
+    chat = "77011110010@c.us"
+    stack.turn(chat, "скиньте фото балеток шанель", settle=1.5)
+    uploads = [c for c in stack.calls() if c.get("chatId") == chat and c["method"] == "sendFileByUpload"]
+    assert 1 <= len(uploads) <= 3
