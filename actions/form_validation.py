@@ -6,7 +6,7 @@ turn, so a size is checked against the product named in the same message.
 """
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
@@ -27,6 +27,10 @@ QUESTION_INTENTS = frozenset({
 class ShopFormValidationAction(FormValidationAction, ABC):
     #: slots validated first come first; slots not listed keep their arrival order after these
     validation_order: tuple = ()
+
+    @abstractmethod
+    def name(self) -> Text:
+        """Abstract, so the action server does not register this base class as an action."""
 
     def is_question(self, tracker: Tracker) -> bool:
         return latest_intent(tracker) in QUESTION_INTENTS

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmarks (figures printed, never asserted): full training time, per-message model latency, and the
+# end-to-end WhatsApp path (webhook in -> last reply at the sandbox) with 50 concurrent chats.
+source "$(dirname "$0")/common.sh"
+bash scripts/setup.sh
+out="$(mktemp -d)"
+echo "==> full training from scratch (2 cores)"
+start=$(date +%s%N)
+"$RASA" train --config config.yml --domain domain.yml --data data --out "$out" --fixed-model-name bench --quiet \
+  >"$out/train.log" 2>&1
+echo "training time: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+echo "==> loaded model latency"
+"$RASA_VENV/bin/python" bench/bench_model.py "$out/bench.tar.gz" 300 2>/dev/null | grep -v -i warn
+if [ -f bench/bench_e2e.py ]; then
+  echo "==> end-to-end through the sandbox, the action server and the Rasa server"
+  RASA_MODEL="$out/bench.tar.gz" "$ACTIONS_VENV/bin/python" bench/bench_e2e.py
+fi
+rm -rf "$out"
