@@ -15,7 +15,11 @@ class PhotoSource:
 
     async def photos_for(self, product: str, known_colors: Sequence[str], color: Optional[str]) -> List[Photo]:
         photos = await asyncio.to_thread(self.library.photos_for, product, known_colors)
-        return choose_photos(photos, color)
+        chosen = choose_photos(photos, color)
+        if hasattr(self.library, "local_url"):  # Drive: download only the photos that are sent
+            chosen = [Photo(p.product, p.color, await asyncio.to_thread(self.library.local_url, p), p.file_name)
+                      for p in chosen]
+        return chosen
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,9 @@ fi
 
 "$ACTIONS_VENV/bin/python" -m rasa_sdk --actions actions --port "$ACTIONS_PORT" &
 pids+=($!)
+api=()  # Rasa's HTTP API only with a token (RASA_API_TOKEN); messages it triggers reach WhatsApp too
+[ -n "${RASA_API_TOKEN:-}" ] && api=(--enable-api --auth-token "$RASA_API_TOKEN")
 "$RASA" run --model "$model" --credentials credentials.yml --endpoints endpoints.yml --port "$RASA_PORT" \
-  --interface 127.0.0.1 &
+  --interface "${RASA_INTERFACE:-127.0.0.1}" "${api[@]}" &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -18,6 +18,7 @@ INSTANCE_ID = "1101000001"
 API_TOKEN = "e2e-token"
 WEBHOOK_TOKEN = "e2e-webhook-secret"
 GROUP_ID = "120363000000000001@g.us"
+RASA_API_TOKEN = "e2e-rasa-api-token"
 
 
 def free_port() -> int:
@@ -101,7 +102,8 @@ class Stack:
             f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.tmp / 'tracker.db'}\n", encoding="utf-8")
         self._start("rasa", [str(VENV / "rasa/bin/rasa"), "run", "--model", self.model, "--credentials",
                              str(ROOT / "credentials.yml"), "--endpoints", str(endpoints), "--port",
-                             str(self.ports["rasa"]), "--interface", "127.0.0.1"])
+                             str(self.ports["rasa"]), "--interface", "127.0.0.1", "--enable-api",
+                             "--auth-token", RASA_API_TOKEN])
         wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
         wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
         wait_until(lambda: http("GET", f"{self.rasa}/webhooks/greenapi/")[0] == 200, timeout=180, what="rasa")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.e2e.stack import GROUP_ID, WEBHOOK_TOKEN, http, wait_until
+from tests.e2e.stack import GROUP_ID, RASA_API_TOKEN, WEBHOOK_TOKEN, http, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -144,3 +144,12 @@ def test_photos_are_uploaded_to_the_media_host(stack):
     stack.turn(chat, "скиньте фото балеток шанель", settle=1.5)
     uploads = [c for c in stack.calls() if c.get("chatId") == chat and c["method"] == "sendFileByUpload"]
     assert 1 <= len(uploads) <= 3
+
+
+def test_messages_triggered_through_the_http_api_reach_whatsapp(stack):
+    chat = "77011110011@c.us"
+    status, _ = http("POST", f"{stack.rasa}/conversations/{chat}/trigger_intent"
+                             f"?output_channel=greenapi&token={RASA_API_TOKEN}", {"name": "ask_delivery"})
+    assert status == 200
+    texts = wait_until(lambda: [m["text"] for m in stack.bot_messages(chat)], what="the triggered reply")
+    assert texts and "Доставка по Алматы" in texts[0]
