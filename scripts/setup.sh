@@ -2,6 +2,8 @@
 # Creates both venvs and installs the requirements; does nothing for a venv whose requirements did not change.
 source "$(dirname "$0")/common.sh"
 
+quiet_pip() { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
+
 make_venv() {  # make_venv DIR PYTHON_VERSION REQUIREMENTS
   local dir="$1" version="$2" requirements="$3" stamp want
   want="$(sha256sum "$requirements" | cut -c1-16)"
@@ -10,8 +12,8 @@ make_venv() {  # make_venv DIR PYTHON_VERSION REQUIREMENTS
   local python; python="$(find_python "$version")"
   echo "==> setting up $dir (Python $version) from $requirements"
   [ -x "$dir/bin/python" ] || "$python" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --upgrade pip wheel
-  "$dir/bin/python" -m pip install --quiet -r "$requirements"
+  "$dir/bin/python" -m pip install --quiet --upgrade pip wheel 2>&1 | quiet_pip
+  "$dir/bin/python" -m pip install --quiet -r "$requirements" 2>&1 | quiet_pip
   rm -f "$dir"/.requirements-*
   touch "$stamp"
 }

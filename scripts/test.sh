@@ -8,10 +8,12 @@ failures=0
 step() { echo; echo "==> $*"; }
 
 step "rasa data validate"
-"$RASA" data validate --domain domain.yml --data data --config config.yml --fail-on-warnings 2>&1 \
-  | grep -v -E "Warning|warn\(|declare_namespace|^\s*$|xla_computation" || true
-"$RASA" data validate --domain domain.yml --data data --config config.yml >/dev/null 2>&1 \
-  || { echo "rasa data validate failed"; failures=$((failures+1)); }
+if "$RASA" data validate --domain domain.yml --data data --config config.yml >results/validate.log 2>&1; then
+  echo "rasa data validate: passed"
+else
+  grep -E "ERROR|Error|Exception" results/validate.log | head -20
+  failures=$((failures+1))
+fi
 
 step "training (skipped when the data did not change)"
 model="$(bash scripts/train.sh)"

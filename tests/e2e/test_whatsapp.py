@@ -153,3 +153,18 @@ def test_messages_triggered_through_the_http_api_reach_whatsapp(stack):
     assert status == 200
     texts = wait_until(lambda: [m["text"] for m in stack.bot_messages(chat)], what="the triggered reply")
     assert texts and "Доставка по Алматы" in texts[0]
+
+
+def test_polling_backs_off_on_errors_without_busy_looping(polling_stack):
+    mark = polling_stack.calls()[-1]["seq"]
+    http("POST", f"{polling_stack.sandbox}/sandbox/faults", {"method": "receiveNotification", "status": 500, "count": 3})
+    polls = wait_until(lambda: [c for c in polling_stack.calls() if c["seq"] > mark
+                                and c["method"] == "receiveNotification" and c["httpStatus"] == 200][:1] and
+                       [c for c in polling_stack.calls() if c["seq"] > mark and c["method"] == "receiveNotification"],
+                       timeout=40, what="polling to recover")
+    failed = [c for c in polls if c["httpStatus"] == 500]
+    assert len(failed) == 3
+    gaps = [b["time"] - a["time"] for a, b in zip(failed, failed[1:] + [polls[len(failed)]])]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
+    # and it still works afterwards
+    assert "Kaspi" in polling_stack.turn("77011110012@c.us", "как оплатить")[0]
