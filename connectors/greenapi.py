@@ -19,12 +19,18 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
+
+from connectors.conversation import append_events, fetch_tracker
+from salesbot import handoff as handoff_texts
+from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import (
     NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook,
 )
+from salesbot.nudges import NUDGE_TEXTS, first_nudge_at, second_nudge_at
 from salesbot.settings import Settings, get_settings
-from salesbot.storage import EFFECT_FAILED, EFFECT_SENT, Storage, get_storage
+from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +49,11 @@ class GreenAPIOutput(OutputChannel):
     def name(cls) -> Text:
         return "greenapi"
 
-    def __init__(self, client: GreenApiClient, storage: Storage, sent_ids: Optional[set] = None):
+    def __init__(self, client: GreenApiClient, storage: Storage, clock: Optional[Clock] = None):
         self.client = client
         self.storage = storage
-        self.sent_ids = sent_ids if sent_ids is not None else set()
+        self.clock = clock or system_clock()
+        self.sent_texts: list = []  # what this output sent, so the channel knows how the turn ended
 
     async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
         if recipient_id.endswith("@g.us"):
@@ -60,8 +67,11 @@ class GreenAPIOutput(OutputChannel):
             await asyncio.to_thread(self.storage.claim_effect, key, kind, recipient_id, payload)
             await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
             return
-        ids = result if isinstance(result, list) else [result]
-        self.sent_ids.update(i for i in ids if i)
+        ids = [i for i in (result if isinstance(result, list) else [result]) if i]
+        # GREEN-API may report the bot's own sends as outgoingMessageReceived: they must never pause the chat
+        await asyncio.to_thread(self.storage.remember_sent, recipient_id, ids, self.clock.now())
+        if kind == "text":
+            self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
@@ -103,7 +113,9 @@ class GreenAPIInput(InputChannel):
         self._queues: Dict[str, asyncio.Queue] = {}
         self._workers: Dict[str, asyncio.Task] = {}
         self._poller: Optional[asyncio.Task] = None
-        self.sent_ids: set = set()
+        self._scheduler: Optional[asyncio.Task] = None
+        self._app = None
+        self.clock = system_clock()
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -119,7 +131,11 @@ class GreenAPIInput(InputChannel):
         return self._storage
 
     def get_output_channel(self) -> OutputChannel:
-        return GreenAPIOutput(self.client, self.storage, self.sent_ids)
+        return GreenAPIOutput(self.client, self.storage, self.clock)
+
+    @property
+    def agent(self):
+        return self._app.ctx.agent if self._app is not None else None
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -156,15 +172,18 @@ class GreenAPIInput(InputChannel):
             return response.json({"status": "accepted"})
 
         @bp.listener("after_server_start")
-        async def start_polling(app, _loop) -> None:
+        async def start_background(app, _loop) -> None:
+            self._app = app
+            self._scheduler = asyncio.create_task(self.scheduler())
             if self.settings.green_api_polling:
                 self._poller = asyncio.create_task(self.poll(on_new_message))
                 logger.info("GREEN-API polling started")
 
         @bp.listener("before_server_stop")
         async def stop(app, _loop) -> None:
-            if self._poller:
-                self._poller.cancel()
+            for task in (self._poller, self._scheduler):
+                if task:
+                    task.cancel()
             for task in self._workers.values():
                 task.cancel()
             if self._client:
@@ -211,22 +230,153 @@ class GreenAPIInput(InputChannel):
         logger.info("webhook %s chat=%s id=%s kind=%s", message.type_webhook, message.chat_id, message.id_message,
                     message.kind)
         if message.is_group:
-            return  # the managers' group and other groups never get an answer
-        if message.kind == "manager":
-            return  # manager takeover is handled by the handoff feature
+            return  # the managers' group and other groups never get an answer, never pause
+        try:
+            if message.kind == "manager":
+                await self.manager_typed(message)
+            elif self.is_manager_chat(message.chat_id) and handoff_texts.is_handoff_command(message.text):
+                await self.manager_command(message)
+            else:
+                await self.customer_message(message, on_new_message)
+        except Exception:
+            await asyncio.to_thread(self.storage.release_message, message.chat_id, message.id_message)
+            raise
+
+    def is_manager_chat(self, chat_id: str) -> bool:
+        number = chat_id.split("@", 1)[0]
+        return chat_id.endswith("@c.us") and number in self.settings.manager_numbers
+
+    async def customer_message(self, message: InboundMessage, on_new_message) -> None:
+        now = self.clock.now()
+        await asyncio.to_thread(self.storage.cancel_nudges, message.chat_id, now)
+        if await self.still_paused(message.chat_id, now):
+            # recorded in the conversation for the managers' transcript; no NLU turn, no reply, no nudge
+            await append_events(self.agent, message.chat_id, [
+                UserUttered(message.text or None, metadata=message.metadata(), message_id=message.id_message),
+            ], ensure_paused=True)
+            logger.info("chat=%s id=%s paused: recorded, no reply", message.chat_id, message.id_message)
+            return
         output = self.get_output_channel()
         if message.kind in ("non_text", "error_marker"):
             await output.send_text_message(message.chat_id,
                                            NON_TEXT_REPLY if message.kind == "non_text" else RESEND_REPLY)
             return
-        try:
-            await on_new_message(UserMessage(
-                text=message.text, output_channel=output, sender_id=message.chat_id, input_channel=self.name(),
-                message_id=message.id_message, metadata=message.metadata(),
-            ))
-        except Exception:
-            await asyncio.to_thread(self.storage.release_message, message.chat_id, message.id_message)
-            raise
+        await on_new_message(UserMessage(
+            text=message.text, output_channel=output, sender_id=message.chat_id, input_channel=self.name(),
+            message_id=message.id_message, metadata=message.metadata(),
+        ))
+        await self.maybe_schedule_nudge(message.chat_id, output.sent_texts)
+
+    async def still_paused(self, chat_id: str, now: float) -> bool:
+        row = await asyncio.to_thread(self.storage.handoff, chat_id)
+        if not row or not row["paused"]:
+            return False
+        minutes = self.settings.handoff_auto_resume_minutes
+        last_manager = row["last_manager_at"] or row["since"]
+        if minutes > 0 and now - last_manager >= minutes * 60:
+            await self.resume(chat_id, "auto_resume", "bot", now)
+            return False
+        return True
+
+    async def resume(self, chat_id: str, reason: str, by: str, now: float) -> bool:
+        resumed = await asyncio.to_thread(self.storage.resume_chat, chat_id, reason, by, now)
+        if resumed and self.agent is not None:
+            await append_events(self.agent, chat_id, [ConversationResumed()])
+            logger.info("chat=%s resumed (%s by %s)", chat_id, reason, by)
+        return resumed
+
+    async def manager_typed(self, message: InboundMessage) -> None:
+        """Someone typed on the shop's phone: the bot goes silent in that chat."""
+        if self.is_manager_chat(message.chat_id):
+            return
+        if await asyncio.to_thread(self.storage.was_sent_by_bot, message.id_message):
+            logger.info("chat=%s id=%s is the bot's own send reported as typed: ignored", message.chat_id,
+                        message.id_message)
+            return
+        now = self.clock.now()
+        paused = await asyncio.to_thread(self.storage.pause_chat, message.chat_id, "manager_typed",
+                                         message.sender or "shop phone", now)
+        await append_events(self.agent, message.chat_id, [
+            BotUttered(message.text or "", metadata={"author": "manager", "id_message": message.id_message}),
+        ], ensure_paused=True)
+        logger.info("chat=%s id=%s manager typed: %s", message.chat_id, message.id_message,
+                    "bot paused" if paused else "already paused")
+
+    async def manager_command(self, message: InboundMessage) -> None:
+        command = handoff_texts.parse_command(message.text)
+        now = self.clock.now()
+        tz = self.settings.tz_name
+        manager = f"+{message.chat_id.split('@', 1)[0]}"
+        if command is None:
+            reply = handoff_texts.USAGE
+        elif command.verb == "list":
+            reply = handoff_texts.list_text(await asyncio.to_thread(self.storage.paused_chats), tz)
+        else:
+            known = await asyncio.to_thread(self.storage.handoff, command.chat_id) is not None or \
+                await fetch_tracker(self.agent, command.chat_id) is not None
+            who = handoff_texts.describe_chat(command.chat_id)
+            if not known:
+                reply = f"Чат {who} мне неизвестен. {handoff_texts.USAGE}"
+            elif command.verb == "status":
+                reply = handoff_texts.status_text(command.chat_id,
+                                                  await asyncio.to_thread(self.storage.handoff, command.chat_id), tz)
+            elif command.verb == "on":
+                paused = await asyncio.to_thread(self.storage.pause_chat, command.chat_id, "command", manager, now)
+                if paused:
+                    await append_events(self.agent, command.chat_id, [], ensure_paused=True)
+                reply = f"Бот остановлен в чате {who} ✋" if paused else f"Бот уже на паузе в чате {who}."
+            else:
+                resumed = await self.resume(command.chat_id, "command", manager, now)
+                reply = f"Бот снова отвечает в чате {who} ✅" if resumed else f"Бот и так отвечает в чате {who}."
+        logger.info("manager command from %s: %r", message.chat_id, message.text[:80])
+        await self.get_output_channel().send_text_message(message.chat_id, reply)
+
+    async def maybe_schedule_nudge(self, chat_id: str, sent_texts: list) -> None:
+        """After a turn that ended with the bot's question, remind a silent customer later."""
+        if not self.settings.nudges_enabled or not sent_texts or "?" not in sent_texts[-1]:
+            return
+        tracker = await fetch_tracker(self.agent, chat_id)
+        if tracker is None or tracker.is_paused():
+            return
+        if (tracker.latest_message and tracker.latest_message.intent.get("name") == "deny"):
+            return  # the customer said no: no reminders
+        handoff = await asyncio.to_thread(self.storage.handoff, chat_id)
+        if handoff and handoff["paused"]:
+            return
+        now = self.clock.now()
+        due = first_nudge_at(now, self.settings.tz_name, self.settings.work_hours)
+        await asyncio.to_thread(self.storage.schedule_nudge, chat_id, 1, due, now)
+
+    async def scheduler(self) -> None:
+        """Sends due nudges and resumes chats whose managers went quiet; state lives in the database."""
+        while True:
+            try:
+                await self.run_scheduled_work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("scheduler round failed")
+            await asyncio.sleep(self.settings.scheduler_poll_seconds)
+
+    async def run_scheduled_work(self) -> None:
+        now = self.clock.now()
+        for row in await asyncio.to_thread(self.storage.paused_chats):
+            await self.still_paused(row["chat_id"], now)  # auto-resume when due
+        for nudge in await asyncio.to_thread(self.storage.claim_due_nudges, now):
+            chat_id, stage = nudge["chat_id"], nudge["stage"]
+            handoff = await asyncio.to_thread(self.storage.handoff, chat_id)
+            if handoff and handoff["paused"]:
+                await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "cancelled", now)
+                continue
+            output = self.get_output_channel()
+            text = NUDGE_TEXTS[stage]
+            await output.send_text_message(chat_id, text)
+            await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "sent", now)
+            await append_events(self.agent, chat_id, [BotUttered(text, metadata={"nudge": stage})])
+            logger.info("chat=%s nudge %d sent", chat_id, stage)
+            if stage == 1:
+                due = second_nudge_at(now, self.settings.tz_name, self.settings.work_hours)
+                await asyncio.to_thread(self.storage.schedule_nudge, chat_id, 2, due, now)
 
     async def poll(self, on_new_message) -> None:
         """receiveNotification long-poll; delete each notification only after it was processed."""

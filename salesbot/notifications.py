@@ -69,3 +69,23 @@ class GroupOrderNotifier:
 async def _first(coroutine):
     ids = await coroutine
     return ids[0] if ids else ""
+
+
+async def escalate_to_group(poster: Optional[GroupPoster], customer, key: str, headline: str,
+                            recent: list) -> bool:
+    """Contact card (when there is a phone) and «headline» with the recent messages, each once per `key`."""
+    if poster is None or not poster.group_id:
+        return True
+    card_ok = True
+    if customer.phone:
+        card_ok = await poster.post_once(
+            f"{key}:contact", "escalation_contact",
+            lambda: poster.client.send_contact(poster.group_id, customer.phone, customer.name),
+            {"phone": customer.phone, "name": customer.name},
+        )
+    who = f"{customer.name} (+{customer.phone})" if customer.phone else f"{customer.name} (чат {customer.chat_id})"
+    text = "\n".join([f"{headline}: {who}", "Последние сообщения:"] + list(recent))
+    text_ok = await poster.post_once(f"{key}:details", "escalation_details",
+                                     lambda: _first(poster.client.send_message(poster.group_id, text)),
+                                     {"message": text})
+    return card_ok and text_ok

@@ -70,6 +70,9 @@ class Settings:
     openai_model: str
     tz_name: str
     work_hours: Tuple[int, int]
+    handoff_auto_resume_minutes: int = 120
+    scheduler_poll_seconds: float = 30.0
+    nudges_enabled: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +140,9 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         openai_model=get("OPENAI_MODEL", "gpt-4o-mini"),
         tz_name=get("TZ_NAME", "Asia/Almaty"),
         work_hours=parse_work_hours(get("WORK_HOURS", "9-19")),
+        handoff_auto_resume_minutes=int(get("HANDOFF_AUTO_RESUME_MINUTES", "120")),
+        scheduler_poll_seconds=float(get("SCHEDULER_POLL_SECONDS", "30")),
+        nudges_enabled=_flag(get("NUDGES", "1")),
         extra={k: v for k, v in env.items() if k.startswith("SALESBOT_")},
     )
 

@@ -56,6 +56,42 @@ outbox = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+handoffs = sa.Table(
+    "handoffs", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("by", sa.String(128), nullable=False, default=""),
+    sa.Column("last_manager_at", sa.Float, nullable=True),
+)
+
+handoff_log = sa.Table(
+    "handoff_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),  # pause | resume
+    sa.Column("reason", sa.String(32), nullable=False),  # manager_typed, command, customer_request, llm_unsure, auto_resume
+    sa.Column("by", sa.String(128), nullable=False, default=""),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+sent_messages = sa.Table(
+    "sent_messages", metadata,
+    sa.Column("id_message", sa.String(128), primary_key=True),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+nudges = sa.Table(
+    "nudges", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("due_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sending | sent | cancelled
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 ORDER_NEW = "NEW"
 ORDER_NOTIFIED = "NOTIFIED"
 ORDER_NOTIFY_FAILED = "NOTIFY_FAILED"
@@ -167,6 +203,109 @@ class Storage:
             query = query.where(outbox.c.status == status)
         with self.engine.connect() as connection:
             return [dict(r) for r in connection.execute(query).mappings()]
+
+    # -- handoff -----------------------------------------------------------------------------------------------
+    def pause_chat(self, chat_id: str, reason: str, by: str, now: float) -> bool:
+        """Pause the bot in a chat. True when it was running before (a log row is written then)."""
+        with self.engine.begin() as connection:
+            row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
+            manager_at = now if reason == "manager_typed" else (row["last_manager_at"] if row else None)
+            if row and row["paused"]:
+                if reason == "manager_typed":
+                    connection.execute(handoffs.update().where(handoffs.c.chat_id == chat_id)
+                                       .values(last_manager_at=now))
+                return False
+            values = dict(paused=True, since=now, reason=reason, by=by, last_manager_at=manager_at)
+            if row:
+                connection.execute(handoffs.update().where(handoffs.c.chat_id == chat_id).values(**values))
+            else:
+                connection.execute(handoffs.insert().values(chat_id=chat_id, **values))
+            connection.execute(handoff_log.insert().values(chat_id=chat_id, action="pause", reason=reason, by=by,
+                                                           at=now))
+            connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.status == "pending"))
+                               .values(status="cancelled", updated_at=now))
+            return True
+
+    def resume_chat(self, chat_id: str, reason: str, by: str, now: float) -> bool:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                handoffs.update().where((handoffs.c.chat_id == chat_id) & (handoffs.c.paused == sa.true()))
+                .values(paused=False, since=now, reason=reason, by=by))
+            if result.rowcount != 1:
+                return False
+            connection.execute(handoff_log.insert().values(chat_id=chat_id, action="resume", reason=reason, by=by,
+                                                           at=now))
+            return True
+
+    def handoff(self, chat_id: str) -> Optional[Dict[str, Any]]:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
+            return dict(row) if row else None
+
+    def paused_chats(self) -> List[Dict[str, Any]]:
+        with self.engine.connect() as connection:
+            query = sa.select(handoffs).where(handoffs.c.paused == sa.true()).order_by(handoffs.c.since)
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    def handoff_history(self, chat_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        query = sa.select(handoff_log).order_by(handoff_log.c.id)
+        if chat_id:
+            query = query.where(handoff_log.c.chat_id == chat_id)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    # -- the bot's own sends (GREEN-API may echo them as outgoingMessageReceived) ---------------------------
+    def remember_sent(self, chat_id: str, ids: List[str], now: float) -> None:
+        ids = [i for i in ids if i]
+        if not ids:
+            return
+        with self.engine.begin() as connection:
+            for id_message in ids:
+                connection.execute(_insert(self.engine, sent_messages).values(
+                    id_message=id_message, chat_id=chat_id, at=now).on_conflict_do_nothing())
+
+    def was_sent_by_bot(self, id_message: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sent_messages.c.id_message)
+                                      .where(sent_messages.c.id_message == id_message)).first() is not None
+
+    # -- nudges ---------------------------------------------------------------------------------------------
+    def schedule_nudge(self, chat_id: str, stage: int, due_at: float, now: float) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(nudges.delete().where(nudges.c.chat_id == chat_id))
+            connection.execute(nudges.insert().values(chat_id=chat_id, stage=stage, due_at=due_at, status="pending",
+                                                      updated_at=now))
+
+    def cancel_nudges(self, chat_id: str, now: float) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.status == "pending"))
+                               .values(status="cancelled", updated_at=now))
+
+    def nudge(self, chat_id: str) -> Optional[Dict[str, Any]]:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(nudges).where(nudges.c.chat_id == chat_id)).mappings().first()
+            return dict(row) if row else None
+
+    def claim_due_nudges(self, now: float) -> List[Dict[str, Any]]:
+        """Atomically move due pending nudges to 'sending'; each is returned to exactly one caller."""
+        with self.engine.connect() as connection:
+            due = [dict(r) for r in connection.execute(
+                sa.select(nudges).where((nudges.c.status == "pending") & (nudges.c.due_at <= now))).mappings()]
+        claimed = []
+        for row in due:
+            with self.engine.begin() as connection:
+                result = connection.execute(nudges.update().where(
+                    (nudges.c.chat_id == row["chat_id"]) & (nudges.c.status == "pending")
+                    & (nudges.c.stage == row["stage"])).values(status="sending", updated_at=now))
+                if result.rowcount == 1:
+                    claimed.append(row)
+        return claimed
+
+    def finish_nudge(self, chat_id: str, stage: int, status: str, now: float) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.stage == stage)
+                                                     & (nudges.c.status == "sending"))
+                               .values(status=status, updated_at=now))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
