@@ -19,6 +19,8 @@ API_TOKEN = "e2e-token"
 WEBHOOK_TOKEN = "e2e-webhook-secret"
 GROUP_ID = "120363000000000001@g.us"
 RASA_API_TOKEN = "e2e-rasa-api-token"
+MANAGER_NUMBER = "77017770000"
+AUTO_RESUME_MINUTES = 30
 
 
 def free_port() -> int:
@@ -63,7 +65,7 @@ class Stack:
         self.model = model
         self.polling = polling
         self.ports = {"sandbox": free_port(), "actions": free_port(), "rasa": free_port()}
-        self.procs: List[subprocess.Popen] = []
+        self.procs: Dict[str, subprocess.Popen] = {}
         self.env = dict(os.environ)
         sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
         self.env.update({
@@ -74,7 +76,11 @@ class Stack:
             "RUNTIME_DIR": str(tmp / "runtime"), "INVENTORY_PATH": str(ROOT / "shop" / "inventory.xlsx"),
             "PHOTOS_DIR": str(ROOT / "shop" / "photos"), "TF_CPP_MIN_LOG_LEVEL": "3",
             "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "MANAGER_NUMBERS": MANAGER_NUMBER, "HANDOFF_AUTO_RESUME_MINUTES": str(AUTO_RESUME_MINUTES),
+            "SALESBOT_CLOCK_FILE": str(tmp / "clock.txt"), "SCHEDULER_POLL_SECONDS": "0.5",
         })
+        self.clock_file = tmp / "clock.txt"
+        self.clock_file.write_text("")
         self.env.pop("OPENAI_API_KEY", None)
 
     @property
@@ -86,8 +92,8 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['rasa']}"
 
     def _start(self, name: str, args: List[str]) -> None:
-        log = open(self.tmp / f"{name}.log", "w")
-        self.procs.append(subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        log = open(self.tmp / f"{name}.log", "a")
+        self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def start(self) -> "Stack":
         webhook = "" if self.polling else f"{self.rasa}/webhooks/greenapi/webhook"
@@ -96,6 +102,12 @@ class Stack:
                                 "--webhook-token", WEBHOOK_TOKEN, "--group-id", GROUP_ID])
         self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
                                 "--port", str(self.ports["actions"])])
+        wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+        self.start_rasa()
+        return self
+
+    def start_rasa(self) -> None:
         endpoints = self.tmp / "endpoints.yml"
         endpoints.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.ports['actions']}/webhook\n"
@@ -104,19 +116,35 @@ class Stack:
                              str(ROOT / "credentials.yml"), "--endpoints", str(endpoints), "--port",
                              str(self.ports["rasa"]), "--interface", "127.0.0.1", "--enable-api",
                              "--auth-token", RASA_API_TOKEN])
-        wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
-        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
         wait_until(lambda: http("GET", f"{self.rasa}/webhooks/greenapi/")[0] == 200, timeout=180, what="rasa")
-        return self
+
+    def stop_rasa(self) -> None:
+        self._stop(self.procs.pop("rasa"))
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for proc in list(self.procs.values()):
+            self._stop(proc)
+        self.procs.clear()
+
+    def set_clock(self, epoch: Optional[float]) -> None:
+        self.clock_file.write_text("" if epoch is None else repr(epoch))
+
+    def tracker(self, chat_id: str) -> dict:
+        return http("GET", f"{self.rasa}/conversations/{chat_id}/tracker?token={RASA_API_TOKEN}")[1]
+
+    def manager_types(self, chat_id: str, text: str) -> str:
+        status, reply = http("POST", f"{self.sandbox}/sandbox/manager", {"chatId": chat_id, "text": text})
+        assert status == 200, reply
+        return reply["idMessage"]
 
     # -- helpers for tests ---------------------------------------------------------------------------------
     def say(self, chat_id: str, text: str, name: str = "Айгуль", **extra) -> str:
