@@ -39,6 +39,25 @@ class GroupPoster:
             await asyncio.to_thread(self.storage.finish_effect, effect_key, EFFECT_SKIPPED, None, reason)
 
 
+async def post_card_and_text(poster: Optional[GroupPoster], key: str, kind: str, customer, text: str) -> bool:
+    """The customer's contact card (skipped for chat ids without a phone number), then `text`; each once per key."""
+    if poster is None or not poster.group_id:
+        return True  # no group configured: nothing to post, not an error
+    card_ok = True
+    if customer.phone:
+        card_ok = await poster.post_once(
+            f"{key}:contact", f"{kind}_contact",
+            lambda: poster.client.send_contact(poster.group_id, customer.phone, customer.name),
+            {"phone": customer.phone, "name": customer.name},
+        )
+    else:
+        await poster.skip(f"{key}:contact", f"{kind}_contact", f"no phone in chat id {customer.chat_id}")
+    text_ok = await poster.post_once(f"{key}:details", f"{kind}_details",
+                                     lambda: _first(poster.client.send_message(poster.group_id, text)),
+                                     {"message": text})
+    return card_ok and text_ok
+
+
 class GroupOrderNotifier:
     """The contact card (when the chat id carries a phone number), then the order details."""
 
@@ -46,24 +65,8 @@ class GroupOrderNotifier:
         self.poster = poster
 
     async def order_confirmed(self, order: Order) -> bool:
-        if self.poster is None or not self.poster.group_id:
-            return True  # no group configured: nothing to post, not an error
-        poster, customer = self.poster, order.customer
-        card_ok = True
-        if customer.phone:
-            card_ok = await poster.post_once(
-                f"order:{order.id}:contact", "order_contact",
-                lambda: poster.client.send_contact(poster.group_id, customer.phone, customer.name),
-                {"phone": customer.phone, "name": customer.name},
-            )
-        else:
-            await poster.skip(f"order:{order.id}:contact", "order_contact", f"no phone in chat id {customer.chat_id}")
-        text = order.group_message()
-        details_ok = await poster.post_once(
-            f"order:{order.id}:details", "order_details",
-            lambda: _first(poster.client.send_message(poster.group_id, text)), {"message": text},
-        )
-        return card_ok and details_ok
+        return await post_card_and_text(self.poster, f"order:{order.id}", "order", order.customer,
+                                        order.group_message())
 
 
 async def _first(coroutine):
@@ -73,19 +76,7 @@ async def _first(coroutine):
 
 async def escalate_to_group(poster: Optional[GroupPoster], customer, key: str, headline: str,
                             recent: list) -> bool:
-    """Contact card (when there is a phone) and «headline» with the recent messages, each once per `key`."""
-    if poster is None or not poster.group_id:
-        return True
-    card_ok = True
-    if customer.phone:
-        card_ok = await poster.post_once(
-            f"{key}:contact", "escalation_contact",
-            lambda: poster.client.send_contact(poster.group_id, customer.phone, customer.name),
-            {"phone": customer.phone, "name": customer.name},
-        )
+    """Contact card and «headline» with the recent messages, each once per `key`."""
     who = f"{customer.name} (+{customer.phone})" if customer.phone else f"{customer.name} (чат {customer.chat_id})"
     text = "\n".join([f"{headline}: {who}", "Последние сообщения:"] + list(recent))
-    text_ok = await poster.post_once(f"{key}:details", "escalation_details",
-                                     lambda: _first(poster.client.send_message(poster.group_id, text)),
-                                     {"message": text})
-    return card_ok and text_ok
+    return await post_card_and_text(poster, key, "escalation", customer, text)
