@@ -374,6 +374,8 @@ class ActionAskOrderConfirmed(Action):
         return "action_ask_order_confirmed"
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        if tracker.get_slot("order_edit_requested"):
+            return []  # «что поменять?» was just asked; the summary comes again after the change
         draft = await draft_from_slots(tracker)
         if draft is None:
             dispatcher.utter_message(text="Какую модель хотите заказать?")

@@ -144,6 +144,9 @@ async def test_summary_shows_price_and_only_the_fields_the_product_has():
     _, messages = await run_action(ActionAskOrderConfirmed(), make_tracker("", slots=CHOSEN))
     assert texts(messages) == ["Проверьте, пожалуйста, заказ:\nТовар: Chanel балетки\nРазмер: 37\nЦвет: черный\n"
                                "Город: Алматы\nАдрес: Абая 10\nЦена: 42 000 ₸\nВсё верно? (да / нет)"]
+    _, messages = await run_action(ActionAskOrderConfirmed(), make_tracker("", slots=dict(CHOSEN,
+                                                                                          order_edit_requested=True)))
+    assert messages == []  # right after «что поменять?» the summary is not repeated
     bag = dict(CHOSEN, product="Chanel сумка Classic Flap", size=None)
     _, messages = await run_action(ActionAskOrderConfirmed(), make_tracker("", slots=bag))
     assert "Размер" not in texts(messages)[0] and "Цена: 95 000 ₸" in texts(messages)[0]
