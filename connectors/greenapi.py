@@ -371,12 +371,10 @@ class GreenAPIInput(InputChannel):
             output = self.get_output_channel()
             text = NUDGE_TEXTS[stage]
             await output.send_text_message(chat_id, text)
-            await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "sent", now)
-            await append_events(self.agent, chat_id, [BotUttered(text, metadata={"nudge": stage})])
+            next_due = second_nudge_at(now, self.settings.tz_name, self.settings.work_hours) if stage == 1 else None
+            await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "sent", now, next_due)
             logger.info("chat=%s nudge %d sent", chat_id, stage)
-            if stage == 1:
-                due = second_nudge_at(now, self.settings.tz_name, self.settings.work_hours)
-                await asyncio.to_thread(self.storage.schedule_nudge, chat_id, 2, due, now)
+            await append_events(self.agent, chat_id, [BotUttered(text, metadata={"nudge": stage})])
 
     async def poll(self, on_new_message) -> None:
         """receiveNotification long-poll; delete each notification only after it was processed."""

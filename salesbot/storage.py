@@ -301,11 +301,16 @@ class Storage:
                     claimed.append(row)
         return claimed
 
-    def finish_nudge(self, chat_id: str, stage: int, status: str, now: float) -> None:
+    def finish_nudge(self, chat_id: str, stage: int, status: str, now: float,
+                     next_due: Optional[float] = None) -> None:
+        """Mark a claimed nudge done; with `next_due`, the next stage is scheduled in the same transaction,
+        so a crash right after a send can never lose the follow-up."""
+        values = dict(status=status, updated_at=now)
+        if next_due is not None:
+            values.update(stage=stage + 1, due_at=next_due, status="pending")
         with self.engine.begin() as connection:
             connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.stage == stage)
-                                                     & (nudges.c.status == "sending"))
-                               .values(status=status, updated_at=now))
+                                                     & (nudges.c.status == "sending")).values(**values))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -156,12 +156,15 @@ def test_nudge_due_while_rasa_was_down_is_sent_once(stack):
         stack.set_clock(datetime(2026, 11, 23, 13, 5, tzinfo=almaty).timestamp())
         stack.start_rasa()
         wait_until(lambda: len(stack.bot_messages(chat)) > before, what="the nudge")
+        second_due = datetime(2026, 11, 24, 13, 0, tzinfo=almaty).timestamp()
+        wait_until(lambda: db(stack, "SELECT due_at, stage, status FROM nudges WHERE chat_id = ?", chat)
+                   == [(second_due, 2, "pending")], what="nudge 2 scheduled")
         stack.stop_rasa()  # a second restart must not send it again
         stack.start_rasa()
         assert [m["text"] for m in quiet(stack, chat, 3)[before:]] == [
             "Вы ещё здесь? 🙂 Если остались вопросы или хотите оформить заказ, я на связи."]
-        second = db(stack, "SELECT due_at, stage, status FROM nudges WHERE chat_id = ?", chat)
-        assert second == [(datetime(2026, 11, 24, 13, 0, tzinfo=almaty).timestamp(), 2, "pending")]
+        assert db(stack, "SELECT due_at, stage, status FROM nudges WHERE chat_id = ?", chat) == [
+            (second_due, 2, "pending")]
         replies = stack.turn(chat, "алматы")  # the customer writes: the stage-2 reminder is replaced
         assert "?" in replies[-1]
         assert db(stack, "SELECT stage, status, due_at FROM nudges WHERE chat_id = ?", chat) == [
