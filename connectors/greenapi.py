@@ -104,6 +104,9 @@ class GreenAPIInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "GreenAPIInput":
+        from connectors import speedups
+
+        speedups.install()
         return cls(get_settings())
 
     def __init__(self, settings: Settings):
@@ -248,8 +251,8 @@ class GreenAPIInput(InputChannel):
 
     async def customer_message(self, message: InboundMessage, on_new_message) -> None:
         now = self.clock.now()
-        await asyncio.to_thread(self.storage.cancel_nudges, message.chat_id, now)
-        if await self.still_paused(message.chat_id, now):
+        handoff = await asyncio.to_thread(self.storage.customer_wrote, message.chat_id, now)
+        if await self.still_paused(message.chat_id, now, handoff):
             # recorded in the conversation for the managers' transcript; no NLU turn, no reply, no nudge
             await append_events(self.agent, message.chat_id, [
                 UserUttered(message.text or None, metadata=message.metadata(), message_id=message.id_message),
@@ -267,8 +270,10 @@ class GreenAPIInput(InputChannel):
         ))
         await self.maybe_schedule_nudge(message.chat_id, output.sent_texts)
 
-    async def still_paused(self, chat_id: str, now: float) -> bool:
-        row = await asyncio.to_thread(self.storage.handoff, chat_id)
+    async def still_paused(self, chat_id: str, now: float, row: Optional[Dict[str, Any]] = None) -> bool:
+        """Whether the chat is paused; resumes it first when the managers were silent long enough."""
+        if row is None:
+            row = await asyncio.to_thread(self.storage.handoff, chat_id)
         if not row or not row["paused"]:
             return False
         minutes = self.settings.handoff_auto_resume_minutes
@@ -340,9 +345,6 @@ class GreenAPIInput(InputChannel):
             return
         if (tracker.latest_message and tracker.latest_message.intent.get("name") == "deny"):
             return  # the customer said no: no reminders
-        handoff = await asyncio.to_thread(self.storage.handoff, chat_id)
-        if handoff and handoff["paused"]:
-            return
         now = self.clock.now()
         due = first_nudge_at(now, self.settings.tz_name, self.settings.work_hours)
         await asyncio.to_thread(self.storage.schedule_nudge, chat_id, 1, due, now)
@@ -361,7 +363,7 @@ class GreenAPIInput(InputChannel):
     async def run_scheduled_work(self) -> None:
         now = self.clock.now()
         for row in await asyncio.to_thread(self.storage.paused_chats):
-            await self.still_paused(row["chat_id"], now)  # auto-resume when due
+            await self.still_paused(row["chat_id"], now, row)  # auto-resume when due
         for nudge in await asyncio.to_thread(self.storage.claim_due_nudges, now):
             chat_id, stage = nudge["chat_id"], nudge["stage"]
             handoff = await asyncio.to_thread(self.storage.handoff, chat_id)

@@ -120,7 +120,9 @@ class Storage:
         if database_url.startswith("sqlite:///"):
             Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             # Two processes share the file: wait for a lock instead of failing at once.
-            self.engine = sa.create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False})
+            # A pool of open connections: SQLAlchemy 1.4 would open (and set up) a new one for every call.
+            self.engine = sa.create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False},
+                                           poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8)
         else:
             self.engine = sa.create_engine(database_url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
@@ -276,10 +278,13 @@ class Storage:
             connection.execute(nudges.insert().values(chat_id=chat_id, stage=stage, due_at=due_at, status="pending",
                                                       updated_at=now))
 
-    def cancel_nudges(self, chat_id: str, now: float) -> None:
+    def customer_wrote(self, chat_id: str, now: float) -> Optional[Dict[str, Any]]:
+        """The customer wrote: cancel pending nudges and return the chat's handoff row, in one transaction."""
         with self.engine.begin() as connection:
             connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.status == "pending"))
                                .values(status="cancelled", updated_at=now))
+            row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
+            return dict(row) if row else None
 
     def nudge(self, chat_id: str) -> Optional[Dict[str, Any]]:
         with self.engine.connect() as connection:

@@ -96,6 +96,9 @@ def test_pause_log_and_nudge_schedule_in_the_database(tmp_path):
     claimed = storage.claim_due_nudges(100.0)
     assert [(n["chat_id"], n["stage"]) for n in claimed] == [("c@c.us", 1)]
     assert storage.claim_due_nudges(100.0) == []  # claimed once only
+    storage.schedule_nudge("d@c.us", 1, 100.0, 40.0)
+    assert storage.customer_wrote("d@c.us", 50.0) is None  # not paused, and the reminder is cancelled
+    assert storage.nudge("d@c.us")["status"] == "cancelled"
     storage.finish_nudge("c@c.us", 1, "sent", 101.0, next_due=500.0)  # the follow-up in the same transaction
     assert (lambda n: (n["stage"], n["status"], n["due_at"]))(storage.nudge("c@c.us")) == (2, "pending", 500.0)
     assert [n["stage"] for n in storage.claim_due_nudges(500.0)] == [2]
