@@ -360,6 +360,8 @@ class InventoryStore:
         self._signature: Optional[Tuple[float, int]] = None
         self._checked_at = -math.inf
         self.last_error: Optional[str] = None
+        self._refreshing = False
+        self._background: Optional[asyncio.Task] = None
 
     def _file_signature(self) -> Optional[Tuple[float, int]]:
         try:
@@ -385,10 +387,21 @@ class InventoryStore:
             return self._inventory
 
     async def get_async(self) -> Inventory:
+        """The current inventory without blocking the event loop. A changed file is read before answering;
+        the periodic re-read of an unchanged file happens in the background while the last one keeps serving."""
         inventory = self._inventory
-        if inventory is not None and not self._needs_reload():
-            return inventory
-        return await asyncio.to_thread(self.get)
+        if inventory is None or self._file_signature() != self._signature:
+            return await asyncio.to_thread(self.get)
+        if self._clock() - self._checked_at >= self.reload_seconds and not self._refreshing:
+            self._refreshing = True
+            self._background = asyncio.get_running_loop().create_task(self._refresh_in_background())
+        return inventory
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await asyncio.to_thread(self.get)
+        finally:
+            self._refreshing = False
 
     def _reload(self) -> None:
         signature = self._file_signature()

@@ -143,3 +143,19 @@ def test_first_load_of_a_broken_file_raises_a_clear_error(tmp_path):
     path.write_bytes(b"not a spreadsheet")
     with pytest.raises(InventoryError, match="cannot be read"):
         InventoryStore(path).get()
+
+
+async def test_async_reads_a_changed_file_at_once_and_refreshes_an_unchanged_one_in_the_background(tmp_path):
+    path = tmp_path / "inventory.csv"
+    path.write_text(FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
+    now = [0.0]
+    store = InventoryStore(path, reload_seconds=300, clock=lambda: now[0])
+    first = await store.get_async()
+    path.write_text(FIXTURE.read_text(encoding="utf-8") + "Новинка туфли,38,черный,1,1000,обувь,N-1\n",
+                    encoding="utf-8")
+    changed = await store.get_async()
+    assert changed is not first and changed.get("Новинка туфли") is not None  # the edit counts immediately
+    now[0] = 400
+    assert await store.get_async() is changed  # answered from memory while re-reading
+    await store._background
+    assert store._inventory is not changed and store._checked_at == 400
