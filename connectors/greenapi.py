@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections import OrderedDict
 import json
 import logging
 from pathlib import Path
@@ -42,6 +43,39 @@ def client_from_settings(settings: Settings) -> GreenApiClient:
     ))
 
 
+_background_tasks: set = set()
+
+
+def background(coroutine) -> None:
+    """Run a coroutine without awaiting it; errors are logged, the task is kept referenced until done."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background_tasks.add(task)
+
+    def done(finished: asyncio.Task) -> None:
+        _background_tasks.discard(finished)
+        if not finished.cancelled() and finished.exception():
+            logger.error("background task failed: %s", finished.exception())
+
+    task.add_done_callback(done)
+
+
+class RecentIds:
+    """The last ids the bot sent, in memory (bounded)."""
+
+    def __init__(self, limit: int = 20000):
+        self._ids: "OrderedDict[str, None]" = OrderedDict()
+        self.limit = limit
+
+    def add_all(self, ids) -> None:
+        for id_message in ids:
+            self._ids[id_message] = None
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, id_message: str) -> bool:
+        return id_message in self._ids
+
+
 class GreenAPIOutput(OutputChannel):
     """Sends the bot's messages; a message that still fails after the retries is recorded as FAILED."""
 
@@ -49,10 +83,12 @@ class GreenAPIOutput(OutputChannel):
     def name(cls) -> Text:
         return "greenapi"
 
-    def __init__(self, client: GreenApiClient, storage: Storage, clock: Optional[Clock] = None):
+    def __init__(self, client: GreenApiClient, storage: Storage, clock: Optional[Clock] = None,
+                 recent_sent: Optional["RecentIds"] = None):
         self.client = client
         self.storage = storage
         self.clock = clock or system_clock()
+        self.recent_sent = recent_sent if recent_sent is not None else RecentIds()
         self.sent_texts: list = []  # what this output sent, so the channel knows how the turn ended
 
     async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
@@ -68,8 +104,10 @@ class GreenAPIOutput(OutputChannel):
             await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
             return
         ids = [i for i in (result if isinstance(result, list) else [result]) if i]
-        # GREEN-API may report the bot's own sends as outgoingMessageReceived: they must never pause the chat
-        await asyncio.to_thread(self.storage.remember_sent, recipient_id, ids, self.clock.now())
+        # GREEN-API may report the bot's own sends as outgoingMessageReceived: they must never pause the chat.
+        # Kept in memory at once, and in the database (for after a restart) without delaying the turn.
+        self.recent_sent.add_all(ids)
+        background(asyncio.to_thread(self.storage.remember_sent, recipient_id, ids, self.clock.now()))
         if kind == "text":
             self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
@@ -119,6 +157,7 @@ class GreenAPIInput(InputChannel):
         self._scheduler: Optional[asyncio.Task] = None
         self._app = None
         self.clock = system_clock()
+        self.recent_sent = RecentIds()
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -134,7 +173,7 @@ class GreenAPIInput(InputChannel):
         return self._storage
 
     def get_output_channel(self) -> OutputChannel:
-        return GreenAPIOutput(self.client, self.storage, self.clock)
+        return GreenAPIOutput(self.client, self.storage, self.clock, self.recent_sent)
 
     @property
     def agent(self):
@@ -294,7 +333,8 @@ class GreenAPIInput(InputChannel):
         """Someone typed on the shop's phone: the bot goes silent in that chat."""
         if self.is_manager_chat(message.chat_id):
             return
-        if await asyncio.to_thread(self.storage.was_sent_by_bot, message.id_message):
+        if message.id_message in self.recent_sent or \
+                await asyncio.to_thread(self.storage.was_sent_by_bot, message.id_message):
             logger.info("chat=%s id=%s is the bot's own send reported as typed: ignored", message.chat_id,
                         message.id_message)
             return

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import sqlalchemy as sa
 
@@ -128,6 +129,18 @@ class Storage:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        # SQLite has one writer at a time and its busy handler sleeps in growing steps (up to 100 ms) while it
+        # waits: one in-process lock around write transactions keeps turns from sleeping on each other.
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        if self._write_lock is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._write_lock, self.engine.begin() as connection:
+            yield connection
 
     # -- deduplication -------------------------------------------------------------------------------------
     def claim_message(self, chat_id: str, id_message: str, type_webhook: str = "") -> bool:
@@ -135,12 +148,12 @@ class Storage:
         statement = _insert(self.engine, processed_messages).values(
             chat_id=chat_id, id_message=id_message, type_webhook=type_webhook, received_at=self._clock()
         ).on_conflict_do_nothing()
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             return connection.execute(statement).rowcount == 1
 
     def release_message(self, chat_id: str, id_message: str) -> None:
         """Forget a claim whose processing failed, so a redelivery is processed again."""
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(
                 processed_messages.delete().where(
                     (processed_messages.c.chat_id == chat_id) & (processed_messages.c.id_message == id_message)
@@ -154,13 +167,13 @@ class Storage:
         statement = _insert(self.engine, orders).values(
             order_key=order_key, status=ORDER_NEW, created_at=now, updated_at=now, **fields
         ).on_conflict_do_nothing()
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(statement)
             row = connection.execute(sa.select(orders).where(orders.c.order_key == order_key)).mappings().one()
         return dict(row)
 
     def set_order_status(self, order_id: int, status: str) -> None:
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(
                 orders.update().where(orders.c.id == order_id).values(status=status, updated_at=self._clock())
             )
@@ -180,7 +193,7 @@ class Storage:
             effect_key=effect_key, kind=kind, chat_id=chat_id, payload=json.dumps(payload, ensure_ascii=False),
             status=EFFECT_PENDING, attempts=0, created_at=now, updated_at=now,
         ).on_conflict_do_nothing()
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(statement)
             row = dict(connection.execute(sa.select(outbox).where(outbox.c.effect_key == effect_key)).mappings().one())
         if row["status"] in (EFFECT_SENT, EFFECT_SKIPPED):
@@ -189,7 +202,7 @@ class Storage:
 
     def finish_effect(self, effect_key: str, status: str, id_message: Optional[str] = None,
                       error: Optional[str] = None) -> None:
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(
                 outbox.update().where(outbox.c.effect_key == effect_key).values(
                     status=status, id_message=id_message, last_error=error,
@@ -209,7 +222,7 @@ class Storage:
     # -- handoff -----------------------------------------------------------------------------------------------
     def pause_chat(self, chat_id: str, reason: str, by: str, now: float) -> bool:
         """Pause the bot in a chat. True when it was running before (a log row is written then)."""
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
             manager_at = now if reason == "manager_typed" else (row["last_manager_at"] if row else None)
             if row and row["paused"]:
@@ -229,7 +242,7 @@ class Storage:
             return True
 
     def resume_chat(self, chat_id: str, reason: str, by: str, now: float) -> bool:
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             result = connection.execute(
                 handoffs.update().where((handoffs.c.chat_id == chat_id) & (handoffs.c.paused == sa.true()))
                 .values(paused=False, since=now, reason=reason, by=by))
@@ -261,7 +274,7 @@ class Storage:
         ids = [i for i in ids if i]
         if not ids:
             return
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             for id_message in ids:
                 connection.execute(_insert(self.engine, sent_messages).values(
                     id_message=id_message, chat_id=chat_id, at=now).on_conflict_do_nothing())
@@ -273,18 +286,23 @@ class Storage:
 
     # -- nudges ---------------------------------------------------------------------------------------------
     def schedule_nudge(self, chat_id: str, stage: int, due_at: float, now: float) -> None:
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(nudges.delete().where(nudges.c.chat_id == chat_id))
             connection.execute(nudges.insert().values(chat_id=chat_id, stage=stage, due_at=due_at, status="pending",
                                                       updated_at=now))
 
     def customer_wrote(self, chat_id: str, now: float) -> Optional[Dict[str, Any]]:
-        """The customer wrote: cancel pending nudges and return the chat's handoff row, in one transaction."""
-        with self.engine.begin() as connection:
-            connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.status == "pending"))
-                               .values(status="cancelled", updated_at=now))
+        """The customer wrote: cancel a pending nudge and return the chat's handoff row (a write only when needed)."""
+        with self.engine.connect() as connection:
             row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
-            return dict(row) if row else None
+            pending = connection.execute(sa.select(nudges.c.chat_id).where(
+                (nudges.c.chat_id == chat_id) & (nudges.c.status == "pending"))).first()
+        if pending:
+            with self._write() as connection:
+                connection.execute(nudges.update().where(
+                    (nudges.c.chat_id == chat_id) & (nudges.c.status == "pending"))
+                    .values(status="cancelled", updated_at=now))
+        return dict(row) if row else None
 
     def nudge(self, chat_id: str) -> Optional[Dict[str, Any]]:
         with self.engine.connect() as connection:
@@ -298,7 +316,7 @@ class Storage:
                 sa.select(nudges).where((nudges.c.status == "pending") & (nudges.c.due_at <= now))).mappings()]
         claimed = []
         for row in due:
-            with self.engine.begin() as connection:
+            with self._write() as connection:
                 result = connection.execute(nudges.update().where(
                     (nudges.c.chat_id == row["chat_id"]) & (nudges.c.status == "pending")
                     & (nudges.c.stage == row["stage"])).values(status="sending", updated_at=now))
@@ -313,7 +331,7 @@ class Storage:
         values = dict(status=status, updated_at=now)
         if next_due is not None:
             values.update(stage=stage + 1, due_at=next_due, status="pending")
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             connection.execute(nudges.update().where((nudges.c.chat_id == chat_id) & (nudges.c.stage == stage)
                                                      & (nudges.c.status == "sending")).values(**values))
 
