@@ -5,7 +5,7 @@ Nudge 2: the next day at 13:00 (shop time) after nudge 1. At most two; the sched
 """
 from __future__ import annotations
 
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import datetime, time as dtime, timedelta
 from typing import Tuple
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,3 @@ def second_nudge_at(first_sent_at: float, tz_name: str, work_hours: Tuple[int, i
     next_day = (local + timedelta(days=1)).replace(hour=SECOND_NUDGE_AT.hour, minute=SECOND_NUDGE_AT.minute,
                                                    second=0, microsecond=0)
     return next_opening(next_day, work_hours).timestamp()
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional, Protocol
+from typing import Optional, Protocol
 
 from salesbot.extract import format_price
 from salesbot.storage import ORDER_NOTIFIED, ORDER_NOTIFY_FAILED, Storage
@@ -101,7 +101,3 @@ async def place_order(storage: Storage, notifier: OrderNotifier, order_key: str,
     status = ORDER_NOTIFIED if delivered else ORDER_NOTIFY_FAILED
     await asyncio.to_thread(storage.set_order_status, order.id, status)
     return Order(order.id, order.key, customer, draft, status)
-
-
-def order_to_dict(order: Order) -> Dict[str, Any]:
-    return {"id": order.id, "chat_id": order.customer.chat_id, "status": order.status, **asdict(order.draft)}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
@@ -73,7 +73,6 @@ class Settings:
     handoff_auto_resume_minutes: int = 120
     scheduler_poll_seconds: float = 30.0
     nudges_enabled: bool = True
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def green_api_configured(self) -> bool:
@@ -82,18 +81,6 @@ class Settings:
     @property
     def llm_configured(self) -> bool:
         return bool(self.openai_api_key)
-
-    def safe_summary(self) -> Dict[str, str]:
-        """What may be logged: never tokens or keys."""
-        return {
-            "database": self.database_url.split("@")[-1],
-            "inventory": str(self.inventory_path),
-            "green_api_url": self.green_api_url,
-            "green_api_instance": self.green_api_instance_id or "-",
-            "polling": str(self.green_api_polling),
-            "group": self.order_notification_group_id or "-",
-            "llm": self.openai_model if self.llm_configured else "off",
-        }
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -143,7 +130,6 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         handoff_auto_resume_minutes=int(get("HANDOFF_AUTO_RESUME_MINUTES", "120")),
         scheduler_poll_seconds=float(get("SCHEDULER_POLL_SECONDS", "30")),
         nudges_enabled=_flag(get("NUDGES", "1")),
-        extra={k: v for k, v in env.items() if k.startswith("SALESBOT_")},
     )
 
 

@@ -210,15 +210,6 @@ class Storage:
                 )
             )
 
-    def list_effects(self, kind: Optional[str] = None, status: Optional[str] = None) -> List[Dict[str, Any]]:
-        query = sa.select(outbox).order_by(outbox.c.id)
-        if kind:
-            query = query.where(outbox.c.kind == kind)
-        if status:
-            query = query.where(outbox.c.status == status)
-        with self.engine.connect() as connection:
-            return [dict(r) for r in connection.execute(query).mappings()]
-
     # -- handoff -----------------------------------------------------------------------------------------------
     def pause_chat(self, chat_id: str, reason: str, by: str, now: float) -> bool:
         """Pause the bot in a chat. True when it was running before (a log row is written then)."""

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -134,6 +133,15 @@ class Stack:
         for proc in list(self.procs.values()):
             self._stop(proc)
         self.procs.clear()
+
+    @contextmanager
+    def faults(self, fault: dict):
+        """Sandbox fault injection for the duration of a `with` block."""
+        http("POST", f"{self.sandbox}/sandbox/faults", fault)
+        try:
+            yield
+        finally:
+            http("DELETE", f"{self.sandbox}/sandbox/faults")
 
     def set_clock(self, epoch: Optional[float]) -> None:
         self.clock_file.write_text("" if epoch is None else repr(epoch))

@@ -52,11 +52,8 @@ def test_order_over_polling(polling_stack):
 
 def test_duplicate_webhook_is_answered_once(stack):
     chat = "77011110003@c.us"
-    http("POST", f"{stack.sandbox}/sandbox/faults", {"webhook_duplicates": 2})
-    try:
+    with stack.faults({"webhook_duplicates": 2}):
         replies = stack.turn(chat, "как можно оплатить")
-    finally:
-        http("DELETE", f"{stack.sandbox}/sandbox/faults")
     time.sleep(1.5)
     assert len(stack.bot_messages(chat)) == 1 and "Kaspi" in replies[0]
 
@@ -111,11 +108,8 @@ def test_image_with_caption_is_handled_as_text(stack):
 
 def test_429_then_success_delivers_once(stack):
     chat = "77011110008@c.us"
-    http("POST", f"{stack.sandbox}/sandbox/faults", {"method": "sendMessage", "status": 429, "count": 2})
-    try:
+    with stack.faults({"method": "sendMessage", "status": 429, "count": 2}):
         replies = stack.turn(chat, "какие условия возврата")
-    finally:
-        http("DELETE", f"{stack.sandbox}/sandbox/faults")
     time.sleep(1)
     assert len(stack.bot_messages(chat)) == 1 and "14 дней" in replies[0]
     statuses = [c["httpStatus"] for c in stack.calls() if c.get("chatId") == chat and c["method"] == "sendMessage"]
@@ -124,17 +118,15 @@ def test_429_then_success_delivers_once(stack):
 
 def test_persistent_500_is_recorded_as_failed(stack):
     chat = "77011110009@c.us"
-    http("POST", f"{stack.sandbox}/sandbox/faults", {"method": "sendMessage", "status": 500, "count": -1})
-    try:
-        stack.say(chat, "какие способы оплаты")
 
-        def failed_rows():
-            with sqlite3.connect(stack.tmp / "app.db") as db:
-                return db.execute("SELECT status, chat_id FROM outbox WHERE chat_id = ? AND status = 'FAILED'",
-                                  (chat,)).fetchall()
+    def failed_rows():
+        with sqlite3.connect(stack.tmp / "app.db") as db:
+            return db.execute("SELECT status, chat_id FROM outbox WHERE chat_id = ? AND status = 'FAILED'",
+                              (chat,)).fetchall()
+
+    with stack.faults({"method": "sendMessage", "status": 500, "count": -1}):
+        stack.say(chat, "какие способы оплаты")
         rows = wait_until(failed_rows, timeout=60, what="a FAILED outbox row")
-    finally:
-        http("DELETE", f"{stack.sandbox}/sandbox/faults")
     assert rows == [("FAILED", chat)]
     assert stack.bot_messages(chat) == []
 
