@@ -1,5 +1,6 @@
 # The two commands of the README are `make run` and `make test`; the rest are for conversation designers.
-.PHONY: run test setup train validate bench shop clean
+SHELL := /bin/bash
+.PHONY: run test setup train validate bench shop knowledge retrieval clean
 
 run:        ## set up, train if needed, start sandbox + action server + Rasa server
 	bash scripts/run.sh
@@ -18,6 +19,12 @@ validate:   ## rasa data validate
 
 bench:      ## training time, NLU latency p50/p99, end-to-end turn latency and throughput
 	bash scripts/bench.sh
+
+knowledge:  ## build or update the knowledge base from shop/knowledge (only changed files are re-embedded)
+	bash scripts/setup.sh && . scripts/common.sh && "$$ACTIONS_VENV/bin/python" -m salesbot.knowledge build
+
+retrieval:  ## recall@3 of each retriever on the Russian retrieval check (tests/retrieval_questions.yml)
+	bash scripts/setup.sh && . scripts/common.sh && "$$ACTIONS_VENV/bin/python" -m salesbot.knowledge eval $(ARGS)
 
 shop:       ## regenerate the demo shop (inventory, photos, knowledge documents)
 	bash scripts/setup.sh && .venv/actions/bin/python scripts/make_demo_shop.py

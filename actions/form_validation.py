@@ -19,7 +19,7 @@ from actions.common import latest_intent, slot_before_latest_message
 
 # Intents that ask something instead of answering the form's question: the form lets the rules answer them.
 QUESTION_INTENTS = frozenset({
-    "ask_price", "ask_photo", "ask_delivery", "ask_payment", "ask_returns", "ask_hours",
+    "ask_price", "ask_photo", "ask_delivery", "ask_payment", "ask_returns", "ask_hours", "ask_shop_info",
     "request_manager", "greet", "goodbye", "thanks", "out_of_scope", "nlu_fallback",
 })
 

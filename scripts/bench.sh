@@ -16,4 +16,8 @@ if [ -f bench/bench_e2e.py ]; then
   echo "==> end-to-end through the sandbox, the action server and the Rasa server"
   RASA_MODEL="$out/bench.tar.gz" "$ACTIONS_VENV/bin/python" bench/bench_e2e.py
 fi
+echo "==> share of customer turns that needed the LLM (tests/test_stories.yml through the real servers)"
+RASA_MODEL="$out/bench.tar.gz" "$ACTIONS_VENV/bin/python" bench/bench_llm_share.py
+echo "==> retrieval check (recall@3)"
+"$ACTIONS_VENV/bin/python" -m salesbot.knowledge eval
 rm -rf "$out"

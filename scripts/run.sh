@@ -6,6 +6,9 @@ bash scripts/setup.sh
 model="$(bash scripts/train.sh)"
 [ -f .env ] && set -a && source .env && set +a
 mkdir -p runtime
+# The knowledge base for the LLM fallback: only documents changed since the last run are re-embedded.
+"$ACTIONS_VENV/bin/python" -m salesbot.knowledge build \
+  || echo "==> WARNING: the knowledge base was not updated; the LLM fallback uses the last one built" >&2
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM

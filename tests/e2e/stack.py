@@ -59,7 +59,7 @@ def wait_until(check, timeout: float = 120.0, interval: float = 0.2, what: str =
 
 
 class Stack:
-    def __init__(self, tmp: Path, model: str, polling: bool = False):
+    def __init__(self, tmp: Path, model: str, polling: bool = False, env: Optional[Dict[str, str]] = None):
         self.tmp = tmp
         self.model = model
         self.polling = polling
@@ -80,7 +80,9 @@ class Stack:
         })
         self.clock_file = tmp / "clock.txt"
         self.clock_file.write_text("")
-        self.env.pop("OPENAI_API_KEY", None)
+        self.env.pop("OPENAI_API_KEY", None)   # no LLM unless the test gives one (a local stub)
+        self.env["KNOWLEDGE_DIR"] = str(tmp / "knowledge")
+        self.env.update(env or {})
 
     @property
     def sandbox(self) -> str:
