@@ -22,10 +22,15 @@ def group_posts(stack):
 
 
 def assert_handed_over(stack, chat, question, headline):
-    wait_until(lambda: any(question in (p.get("text") or "") for p in group_posts(stack)), what="the group post")
+    phone = chat.split("@")[0]
+
+    def about_this_chat(post):
+        return question in (post.get("text") or "") and f"(+{phone})" in post["text"]
+
+    wait_until(lambda: any(about_this_chat(p) for p in group_posts(stack)), what="the group post")
     time.sleep(1)
-    posts = [p for p in group_posts(stack) if p.get("chatId") == GROUP_ID]
-    text_post = next(p for p in posts if question in (p.get("text") or ""))
+    posts = group_posts(stack)
+    text_post = next(p for p in posts if about_this_chat(p))
     card = posts[posts.index(text_post) - 1]
     assert card["type"] == "contact" and card["contact"]["phoneContact"] == int(chat.split("@")[0])
     assert text_post["text"].startswith(f"{headline}: Айгуль (+{chat.split('@')[0]})")
