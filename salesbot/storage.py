@@ -138,6 +138,9 @@ class Storage:
             self.engine = sa.create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False},
                                            poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8)
         else:
+            if database_url.startswith(("postgresql://", "postgres://")):
+                # psycopg2 is installed in both venvs; SQLAlchemy 2.1 would otherwise pick psycopg 3.
+                database_url = "postgresql+psycopg2://" + database_url.split("://", 1)[1]
             self.engine = sa.create_engine(database_url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
