@@ -62,4 +62,10 @@ class ShopFormValidationAction(FormValidationAction, ABC):
             output = await validate(tracker.slots.get(slot), dispatcher, tracker, domain)
             result.update(output)
             tracker.slots.update(output)
+        requested = self.requested_slot(tracker)
+        if not result and requested in form_slots and not self.is_question(tracker):
+            # An answer the form cannot use («абая 150» to «Какой цвет?»): say so and ask again. Without a
+            # SlotSet Rasa rejects the form and its core fallback would send a plain answer to the LLM.
+            dispatcher.utter_message(response="utter_form_not_understood")
+            return [SlotSet(requested, None)]
         return [SlotSet(slot, value) for slot, value in result.items()]

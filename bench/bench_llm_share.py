@@ -31,13 +31,15 @@ def conversations(path: Path):
 
 
 def replay(stack: Stack, chat: str, texts):
-    unanswered = []
+    """(texts that got no reply, the transcript)."""
+    unanswered, transcript = [], []
     for text in texts:
+        transcript.append(f"    клиент: {text}")
         try:
-            stack.turn(chat, text, settle=0.4, timeout=30)
+            transcript.extend(f"    бот: {reply}" for reply in stack.turn(chat, text, settle=0.4, timeout=30))
         except AssertionError:
             unanswered.append(text)
-    return unanswered
+    return unanswered, transcript
 
 
 def main() -> int:
@@ -55,7 +57,7 @@ def main() -> int:
         try:
             chats = {f"7702{index:07d}@c.us": (name, texts) for index, (name, texts) in enumerate(stories)}
             with ThreadPoolExecutor(max_workers=6) as pool:
-                unanswered = dict(zip(chats, pool.map(lambda c: replay(stack, c, chats[c][1]), chats)))
+                replays = dict(zip(chats, pool.map(lambda c: replay(stack, c, chats[c][1]), chats)))
             with sqlite3.connect(Path(tmp) / "app.db") as db:
                 rows = db.execute("SELECT chat_id, outcome, latency_ms, prompt_tokens, completion_tokens "
                                   "FROM llm_calls").fetchall()
@@ -71,9 +73,13 @@ def main() -> int:
     if rows:
         print(f"tokens per call (stub's count): prompt {sum(r[3] or 0 for r in rows) / len(rows):.0f}, "
               f"completion {sum(r[4] or 0 for r in rows) / len(rows):.0f}")
-    for prompt in prompts:
-        print("  LLM turn:", prompt.rsplit("Вопрос клиента: ", 1)[-1])
-    lost = sum(len(v) for v in unanswered.values())
+    llm_chats = {r[0] for r in rows}
+    for chat, (name, _) in chats.items():
+        if chat in llm_chats:
+            print(f"  story «{name}»: {sum(1 for r in rows if r[0] == chat)} LLM turn(s)")
+            if "-v" in sys.argv:
+                print("\n".join(replays[chat][1]))
+    lost = sum(len(unanswered) for unanswered, _ in replays.values())
     print(f"turns without a reply: {lost}")
     return 0
 

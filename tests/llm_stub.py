@@ -47,8 +47,10 @@ def slow(seconds: float) -> Behaviour:
 
 def default_content(body: Dict[str, Any]) -> str:
     user = next((m["content"] for m in body.get("messages", []) if m.get("role") == "user"), "")
-    match = re.search(r"^\[1\] \(.*?\)\n(?:.*\n)?(.+)$", user, flags=re.M)
-    fact = match.group(1).lstrip("- ").strip() if match else ""
+    # passage [1] is «[1] (file · section)», then the section heading, then its text
+    match = re.search(r"^\[1\] \(.*?\)\n.*\n((?:(?!\[2\] \().*\n?)+)", user, flags=re.M)
+    lines = [line.lstrip("- ").strip() for line in (match.group(1).splitlines() if match else [])]
+    fact = next((line for line in lines if line), "")
     if not fact:
         return json.dumps({"answer": "", "unsure": True})
     return json.dumps({"answer": fact, "unsure": False}, ensure_ascii=False)

@@ -210,3 +210,13 @@ async def test_photos_one_per_colour_at_most_three(shop_env):
     assert len([m for m in messages if m.get("image")]) == 2
     _, messages = await run_action(ActionShowPhotos(), make_tracker("фото очков прада", "ask_photo", active_loop=None))
     assert texts(messages) == ["Фото Prada очки у меня пока нет 🙈 Могу попросить менеджера прислать."]
+
+
+async def test_an_answer_the_form_cannot_use_is_asked_again_not_rejected():
+    # «Какой цвет?» answered with an address: nothing to validate. The form says so and keeps the question,
+    # instead of letting Rasa reject the form and send the message to the fallback.
+    tracker = make_tracker("абая 150 кв 7", slots={"city": "Алматы", "product": "Chanel балетки", "size": "37",
+                                                   "requested_slot": "color"})
+    events, messages = await run_action(ValidateOrderForm(), tracker)
+    assert events == [SlotSet("color", None)]   # Rasa's form then asks for the colour again
+    assert texts(messages) == ["utter_form_not_understood"]
