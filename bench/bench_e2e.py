@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import aiohttp
 
@@ -28,6 +32,50 @@ CHATS = int(os.environ.get("BENCH_CHATS", "50"))
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants (Sanic may run its server
+    in a child process), in milliseconds, from /proc/<pid>/stat."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0))[1]
+        todo += [child for child, (parent, _) in stats.items() if parent == current]
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def start_perf(pid: int):
+    """BENCH_PERF=1: count the Rasa server's retired instructions with `perf stat` (steadier than CPU time when
+    other work shares the cores); None when perf is unavailable."""
+    if os.environ.get("BENCH_PERF") != "1" or not shutil.which("perf"):
+        return None
+    out = tempfile.NamedTemporaryFile("w+", suffix=".perf")
+    proc = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions", "-o", out.name, "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc, out
+
+
+def stop_perf(perf) -> Optional[float]:
+    if perf is None:
+        return None
+    proc, out = perf
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    for line in Path(out.name).read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+            return float(fields[0])
+    return None
 
 
 def normalize(text: str) -> str:
@@ -132,9 +180,13 @@ async def main() -> None:
                     return chat_id
 
                 mark = (await client.get("/sandbox/calls"))[-1]["seq"]
+                perf = start_perf(stack.procs["rasa"].pid)
+                cpu_before = {name: cpu_ms(proc.pid) for name, proc in stack.procs.items()}
                 chats = await asyncio.gather(*(converse(i) for i in range(CHATS)))
                 for chat_id in chats:
                     await client.wait_quiet(chat_id, len(one_pass), quiet=1.0, timeout=300)
+                cpu_used = {name: cpu_ms(proc.pid) - cpu_before[name] for name, proc in stack.procs.items()}
+                instructions = stop_perf(perf)
                 chat_set = set(chats)
                 deliveries = [d for d in await client.get("/sandbox/deliveries")
                               if d.get("chatId") in chat_set and d["typeWebhook"] == "incomingMessageReceived"]
@@ -150,6 +202,10 @@ async def main() -> None:
                     if sorted(got) == sorted(one_pass) and got != one_pass:
                         out_of_order += 1
                 print(f"{CHATS} concurrent chats: {turns} turns in {elapsed:.1f} s = {turns / elapsed:.1f} turns/s")
+                print(f"CPU per turn in the {CHATS}-chat phase: " + ", ".join(
+                    f"{name} {used / turns:.1f} ms" for name, used in cpu_used.items()))
+                if instructions:
+                    print(f"Rasa server instructions per turn (perf): {instructions / turns / 1e6:.1f} M")
                 print(f"lost replies: {lost}, duplicated replies: {duplicated}, "
                       f"chats with replies out of order: {out_of_order}")
         finally:

@@ -23,6 +23,7 @@ from sanic.response import HTTPResponse
 from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
 
 from connectors.conversation import append_events, fetch_tracker
+from connectors.speedups import saved_tracker
 from salesbot import handoff as handoff_texts
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
@@ -303,11 +304,16 @@ class GreenAPIInput(InputChannel):
             await output.send_text_message(message.chat_id,
                                            NON_TEXT_REPLY if message.kind == "non_text" else RESEND_REPLY)
             return
-        await on_new_message(UserMessage(
-            text=message.text, output_channel=output, sender_id=message.chat_id, input_channel=self.name(),
-            message_id=message.id_message, metadata=message.metadata(),
-        ))
-        await self.maybe_schedule_nudge(message.chat_id, output.sent_texts)
+        turn: Dict[str, Any] = {"sender_id": message.chat_id}
+        token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
+        try:
+            await on_new_message(UserMessage(
+                text=message.text, output_channel=output, sender_id=message.chat_id, input_channel=self.name(),
+                message_id=message.id_message, metadata=message.metadata(),
+            ))
+        finally:
+            saved_tracker.reset(token)
+        await self.maybe_schedule_nudge(message.chat_id, output.sent_texts, turn.get("tracker"))
 
     async def still_paused(self, chat_id: str, now: float, row: Optional[Dict[str, Any]] = None) -> bool:
         """Whether the chat is paused; resumes it first when the managers were silent long enough."""
@@ -376,11 +382,13 @@ class GreenAPIInput(InputChannel):
         logger.info("manager command from %s: %r", message.chat_id, message.text[:80])
         await self.get_output_channel().send_text_message(message.chat_id, reply)
 
-    async def maybe_schedule_nudge(self, chat_id: str, sent_texts: list) -> None:
-        """After a turn that ended with the bot's question, remind a silent customer later."""
+    async def maybe_schedule_nudge(self, chat_id: str, sent_texts: list, tracker=None) -> None:
+        """After a turn that ended with the bot's question, remind a silent customer later. `tracker` is the
+        turn's final tracker when the processor handed it over; otherwise it is read from the store."""
         if not self.settings.nudges_enabled or not sent_texts or "?" not in sent_texts[-1]:
             return
-        tracker = await fetch_tracker(self.agent, chat_id)
+        if tracker is None:
+            tracker = await fetch_tracker(self.agent, chat_id)
         if tracker is None or tracker.is_paused():
             return
         if (tracker.latest_message and tracker.latest_message.intent.get("name") == "deny"):

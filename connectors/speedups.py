@@ -1,4 +1,5 @@
-"""Two performance fixes for the Rasa server process, installed by the GREEN-API channel when Rasa creates it.
+"""Performance fixes for the Rasa server process, installed by the GREEN-API channel when Rasa creates it (before
+Rasa loads the agent and creates its tracker store). Each returns exactly what the code it replaces returns.
 
 1. Rasa 3.6 validates every action-server response with `jsonschema.validate`, which re-checks the schema itself
 against the JSON-Schema metaschema on each call (a sixth of the Rasa server's CPU under load, measured with py-spy).
@@ -8,13 +9,25 @@ validator.
 inside the event loop. Every SQLite connection of the process is switched to WAL with synchronous=NORMAL:
 commits no longer wait for the disk (a power cut may lose the last turns, an application crash loses nothing).
 Use PostgreSQL for the tracker store where that matters.
+3. With SQLAlchemy 1.4 a file SQLite database gets a NullPool: Rasa's SQL tracker store opened a new connection for
+every retrieve and every save and closed it afterwards (the close of the last connection checkpoints the WAL).
+The tracker store's engine keeps its connections in a QueuePool instead (what SQLAlchemy 2.0 does by default for
+file databases); each session still gets a connection of its own, rolled back when returned.
+4. `Event.resolve_by_type`, called for every event Rasa deserialises, walks the whole Event class tree each time
+(`all_subclasses`). The class found for a type name is remembered until a new Event subclass is defined.
+6. After a turn that ends with a question the channel needs the final tracker (paused? did the customer say no?);
+it read the tracker back from the store. `MessageProcessor.save_tracker` now also hands the tracker it saved to
+the channel's turn (a context variable the channel sets around the turn), so no second retrieve is needed.
+5. The SQL tracker store's retrieve builds a full ORM object per stored event but only reads its `data` column;
+it now selects that column alone, with the same filters and order.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import sqlite3
 import threading
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import jsonschema
 from jsonschema import exceptions, validators
@@ -47,9 +60,113 @@ def sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def pooled_engine_kwargs(original):
+    """Wraps rasa.core.tracker_store.create_engine_kwargs: file SQLite URLs get a QueuePool."""
+
+    def create_engine_kwargs(url: Any) -> Dict[str, Any]:
+        kwargs = original(url)
+        import sqlalchemy
+
+        parsed = sqlalchemy.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+                and "poolclass" not in kwargs:
+            kwargs = {**kwargs, "poolclass": sqlalchemy.pool.QueuePool,
+                      # a pooled connection may be checked out by another thread than the one that opened it;
+                      # the pool hands it to one user at a time
+                      "connect_args": {**kwargs.get("connect_args", {}), "check_same_thread": False}}
+        return kwargs
+
+    create_engine_kwargs.original = original
+    return create_engine_kwargs
+
+
+_MISSING = object()
+
+
+class EventTypes:
+    """Event type name -> class, as Event.resolve_by_type finds it. The walk's result can only change when a class
+    joins the tree, so the cache is emptied whenever an Event subclass is created; it holds the classes it found,
+    so none of them can be garbage-collected. Unknown names are not cached: Rasa's code answers them."""
+
+    def __init__(self, original):
+        self.original = original
+        self.found: Dict[Any, Any] = {}
+
+    def resolve_by_type(self, type_name: Any, default: Optional[Any] = None) -> Optional[Any]:
+        try:
+            cls = self.found.get(type_name)
+        except TypeError:  # an unhashable name: Rasa's code decides
+            return self.original(type_name, default)
+        if cls is not None and cls.type_name == type_name:
+            return cls
+        cls = self.original(type_name, _MISSING)
+        if cls is None or cls is _MISSING:  # not a known event type: the default, None or Rasa's ValueError
+            return self.original(type_name, default)
+        self.found[type_name] = cls
+        return cls
+
+    def forget(self) -> None:
+        self.found.clear()
+
+
+def install_event_types(event_base) -> Optional[EventTypes]:
+    """Installs the cached lookup on `event_base` (rasa's Event); None when it is installed already or when
+    the class defines its own __init_subclass__ (then there is no safe place to hear of new subclasses)."""
+    if "__init_subclass__" in event_base.__dict__:
+        return None
+    types = EventTypes(event_base.resolve_by_type)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(event_base, cls).__init_subclass__(**kwargs)
+        types.forget()
+
+    event_base.__init_subclass__ = classmethod(__init_subclass__)
+    event_base.resolve_by_type = staticmethod(types.resolve_by_type)
+    return types
+
+
+async def retrieve_data_column(self, sender_id: str, fetch_events_from_all_sessions: bool):
+    """SQLTrackerStore._retrieve of Rasa 3.6 selecting only the `data` column."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    with self.session_scope() as session:
+        rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions
+                                 ).with_entities(self.SQLEvent.data).all()
+        events = [json.loads(data) for (data,) in rows]
+        if self.domain and len(events) > 0:
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        return None
+
+
+# Set by the channel around one turn: {"sender_id": ...}; the processor's save_tracker adds "tracker".
+saved_tracker: "contextvars.ContextVar[Optional[Dict[str, Any]]]" = contextvars.ContextVar("saved_tracker",
+                                                                                       default=None)
+
+
+def hand_over_saved_tracker(original):
+    async def save_tracker(self, tracker) -> None:
+        await original(self, tracker)
+        turn = saved_tracker.get()
+        if turn is not None and turn.get("sender_id") == tracker.sender_id:
+            turn["tracker"] = tracker
+
+    save_tracker.original = original
+    return save_tracker
+
+
 def install() -> None:
     jsonschema.validate = cached_validate
     import sqlalchemy
+    from rasa.core import tracker_store
+    from rasa.shared.core.events import Event
 
     if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", sqlite_wal):
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", sqlite_wal)
+    if not hasattr(tracker_store.create_engine_kwargs, "original"):
+        tracker_store.create_engine_kwargs = pooled_engine_kwargs(tracker_store.create_engine_kwargs)
+    install_event_types(Event)
+    tracker_store.SQLTrackerStore._retrieve = retrieve_data_column
+    from rasa.core.processor import MessageProcessor
+
+    if not hasattr(MessageProcessor.save_tracker, "original"):
+        MessageProcessor.save_tracker = hand_over_saved_tracker(MessageProcessor.save_tracker)

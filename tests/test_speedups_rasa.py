@@ -1,5 +1,10 @@
 """The cached jsonschema validation accepts and rejects exactly what jsonschema.validate does (Rasa's venv
-has the jsonschema that Rasa uses; this test runs wherever jsonschema is installed)."""
+has the jsonschema that Rasa uses; this test runs wherever jsonschema is installed), and the speedups of Rasa's
+own code give Rasa's results (checked in the Rasa venv by tests/speedups_rasa_check.py)."""
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -26,3 +31,19 @@ def test_same_verdicts_as_jsonschema(instance, valid):
 def test_invalid_schema_is_still_reported():
     with pytest.raises(jsonschema.SchemaError):
         cached_validate({}, {"type": 12})
+
+
+# The speedups of Rasa itself are checked inside the Rasa venv (this test runner's venv has no rasa): each check
+# computes the results with Rasa's own code and with the speedup installed and compares them.
+ROOT = Path(__file__).resolve().parents[1]
+RASA_PYTHON = Path(os.environ.get("VENV_DIR", ROOT / ".venv")) / "rasa" / "bin" / "python"
+
+
+@pytest.mark.skipif(not RASA_PYTHON.exists(), reason="the Rasa venv is not set up")
+@pytest.mark.parametrize("check", ["event_types", "tracker_store", "saved_tracker"])
+def test_rasa_speedup_gives_rasas_results(check):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
+           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "RASA_TELEMETRY_ENABLED": "false"}
+    result = subprocess.run([str(RASA_PYTHON), str(ROOT / "tests" / "speedups_rasa_check.py"), check], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and f"{check}: ok" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]

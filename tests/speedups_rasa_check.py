@@ -1,0 +1,198 @@
+"""Runs in the Rasa venv (Python 3.10, rasa 3.6), started by tests/test_speedups_rasa.py: each check computes the
+same results with Rasa's own code and with connectors/speedups.py installed, and fails loudly when they differ.
+Usage: python tests/speedups_rasa_check.py event_types|tracker_store|saved_tracker ...; prints "<check>: ok"."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DOMAIN_YAML = """
+version: "3.1"
+intents: [greet, deny, order]
+entities: [size]
+slots:
+  size:
+    type: text
+    mappings: [{type: from_entity, entity: size}]
+  confirmed:
+    type: bool
+    mappings: [{type: custom}]
+responses:
+  utter_greet: [{text: "Здравствуйте!"}]
+"""
+
+
+def domain():
+    from rasa.shared.core.domain import Domain
+
+    return Domain.from_yaml(DOMAIN_YAML)
+
+
+def check_event_types() -> None:
+    import rasa.shared.utils.common as common
+    from rasa.shared.core.events import Event, UserUttered
+    from connectors import speedups
+
+    original = Event.resolve_by_type
+
+    def outcome(resolve, name, default=None):
+        try:
+            return "class", resolve(name, default)
+        except ValueError as error:
+            return "error", str(error)
+
+    names = sorted({cls.type_name for cls in common.all_subclasses(Event)})
+    queries = [(name, None) for name in names] + [(name, UserUttered) for name in names] + [
+        ("topic", None), ("topic", UserUttered), ("no_such_event", None), ("no_such_event", UserUttered)]
+    expected = [outcome(original, *query) for query in queries]
+    assert len(names) > 20 and ("error", "Unknown event name 'no_such_event'.") in expected
+
+    types = speedups.install_event_types(Event)
+    assert types is not None and Event.resolve_by_type is not original
+    for _ in range(3):  # the first round fills the cache, the next ones are answered from it
+        assert [outcome(Event.resolve_by_type, *query) for query in queries] == expected
+    assert set(types.found) == set(names)
+    assert speedups.install_event_types(Event) is None  # installed once
+
+    # A class defined later that Rasa's walk finds first (a direct subclass of Event comes before the deeper
+    # classes) must be found by the cached lookup too, and so must a type name that was unknown before.
+    deep = next(cls for cls in common.all_subclasses(Event)
+                if cls not in Event.__subclasses__() and original(cls.type_name) is cls)
+    assert Event.resolve_by_type(deep.type_name) is deep
+
+    class Shadow(Event):
+        type_name = deep.type_name
+
+        def __eq__(self, other):
+            return isinstance(other, Shadow)
+
+        def as_story_string(self):
+            return None
+
+    assert not inspect.isabstract(Shadow)
+    assert original(deep.type_name) is Shadow
+    assert Event.resolve_by_type(deep.type_name) is Shadow
+
+    assert outcome(Event.resolve_by_type, "brand_new_event")[0] == "error"
+
+    class BrandNew(Shadow):
+        type_name = "brand_new_event"
+
+    assert original("brand_new_event") is BrandNew is Event.resolve_by_type("brand_new_event")
+
+
+def conversation(step: int):
+    """Events of one conversation, in three saves; fixed timestamps so both runs store the same rows."""
+    from rasa.shared.core.events import (
+        ActionExecuted, BotUttered, ConversationPaused, ConversationResumed, SessionStarted, SlotSet, UserUttered,
+    )
+
+    t = 1_700_000_000.0 + step * 100
+    if step == 0:
+        return [ActionExecuted("action_session_start", timestamp=t), SessionStarted(timestamp=t + 1),
+                ActionExecuted("action_listen", timestamp=t + 2),
+                UserUttered("привет", {"name": "greet", "confidence": 0.97}, [], timestamp=t + 3,
+                            message_id="m1", metadata={"senderName": "Айгуль"}),
+                ActionExecuted("utter_greet", timestamp=t + 4),
+                BotUttered("Здравствуйте!", metadata={"utter_action": "utter_greet"}, timestamp=t + 5),
+                ActionExecuted("action_listen", timestamp=t + 6)]
+    if step == 1:
+        return [UserUttered("хочу 37", {"name": "order", "confidence": 0.9},
+                            [{"entity": "size", "value": "37", "start": 5, "end": 7}], timestamp=t,
+                            message_id="m2"),
+                SlotSet("size", "37", timestamp=t + 1), SlotSet("confirmed", True, timestamp=t + 2),
+                ConversationPaused(timestamp=t + 3),
+                UserUttered("нет", {"name": "deny", "confidence": 0.8}, [], timestamp=t + 4, message_id="m3"),
+                ConversationResumed(timestamp=t + 5), ActionExecuted("action_listen", timestamp=t + 6)]
+    return [ActionExecuted("action_session_start", timestamp=t), SessionStarted(timestamp=t + 1),
+            SlotSet("size", "37", timestamp=t + 2), ActionExecuted("action_listen", timestamp=t + 3),
+            UserUttered("нет", {"name": "deny", "confidence": 0.8}, [], timestamp=t + 4, message_id="m4")]
+
+
+async def tracker_store_results(db: Path):
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    store = SQLTrackerStore(domain(), dialect="sqlite", db=str(db))
+    results = []
+
+    def snapshot(tracker):
+        if tracker is None:
+            return None
+        return {"events": [event.as_dict() for event in tracker.events], "state": tracker.current_state(),
+                "paused": tracker.is_paused(), "intent": tracker.latest_message.intent.get("name")}
+
+    for sender in ("77010000001@c.us", "77010000002@c.us"):
+        for step in range(3):
+            tracker = await store.retrieve(sender) or DialogueStateTracker(sender, domain().slots)
+            for event in conversation(step):
+                tracker.update(event)
+            await store.save(tracker)
+            results.append(snapshot(await store.retrieve(sender)))
+            results.append(snapshot(await store.retrieve_full_tracker(sender)))
+    results.append(snapshot(await store.retrieve("nobody@c.us")))
+    results.append(sorted(await store.keys()))
+    pool = type(store.engine.pool).__name__
+    store.engine.dispose()
+    return results, pool
+
+
+def check_tracker_store() -> None:
+    from connectors import speedups
+
+    with tempfile.TemporaryDirectory() as tmp:
+        expected, pool = asyncio.run(tracker_store_results(Path(tmp) / "rasa.db"))
+        assert pool == "NullPool", pool
+        speedups.install()
+        got, pool = asyncio.run(tracker_store_results(Path(tmp) / "rasa_fast.db"))
+        assert pool == "QueuePool", pool  # the speedup is in effect
+    assert len(expected) == 14 and expected[-2] is None and len(expected[-1]) == 2
+    assert expected[4]["paused"] is False and len(expected[5]["events"]) > len(expected[4]["events"])
+    assert got == expected
+
+
+def check_saved_tracker() -> None:
+    from rasa.core.processor import MessageProcessor
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.events import ConversationPaused
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from connectors import speedups
+
+    speedups.install()
+    processor = object.__new__(MessageProcessor)  # save_tracker only needs the tracker store
+    processor.tracker_store = InMemoryTrackerStore(domain())
+
+    async def run() -> None:
+        for paused in (False, True):
+            sender = f"7701000000{int(paused)}@c.us"
+            tracker = DialogueStateTracker.from_events(sender, conversation(0) + conversation(1), domain().slots)
+            if paused:
+                tracker.update(ConversationPaused())
+            turn = {"sender_id": sender}
+            token = speedups.saved_tracker.set(turn)
+            try:
+                await processor.save_tracker(tracker)
+                await processor.save_tracker(DialogueStateTracker("someone-else@c.us", domain().slots))
+            finally:
+                speedups.saved_tracker.reset(token)
+            assert turn["tracker"] is tracker  # only this conversation's tracker is handed over
+            stored = await processor.tracker_store.retrieve(sender)
+            for tracker_ in (turn["tracker"], stored):
+                assert tracker_.is_paused() is paused
+                assert tracker_.latest_message.intent.get("name") == "deny"
+            assert [e.as_dict() for e in stored.events] == [e.as_dict() for e in turn["tracker"].events]
+        await processor.save_tracker(DialogueStateTracker("no-turn@c.us", domain().slots))  # nobody listening
+        assert await processor.tracker_store.retrieve("no-turn@c.us") is not None
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        globals()[f"check_{name}"]()
+        print(f"{name}: ok", flush=True)
