@@ -15,16 +15,23 @@ The tracker store's engine keeps its connections in a QueuePool instead (what SQ
 file databases); each session still gets a connection of its own, rolled back when returned.
 4. `Event.resolve_by_type`, called for every event Rasa deserialises, walks the whole Event class tree each time
 (`all_subclasses`). The class found for a type name is remembered until a new Event subclass is defined.
+5. The SQL tracker store's retrieve builds a full ORM object per stored event but only reads its `data` column;
+it now selects that column alone, with the same filters and order.
 6. After a turn that ends with a question the channel needs the final tracker (paused? did the customer say no?);
 it read the tracker back from the store. `MessageProcessor.save_tracker` now also hands the tracker it saved to
 the channel's turn (a context variable the channel sets around the turn), so no second retrieve is needed.
-5. The SQL tracker store's retrieve builds a full ORM object per stored event but only reads its `data` column;
-it now selects that column alone, with the same filters and order.
+7. TensorFlow runs each small DIET/TED inference across its intra-op and inter-op thread pools, whose hand-offs
+and spinning cost more CPU than they save (a tenth of the Rasa server's instructions per turn, measured with
+perf). Both pools get one thread unless TF_NUM_INTRAOP_THREADS or TF_NUM_INTEROP_THREADS is set; predictions are
+bit-identical (tests/e2e/test_speedups_model.py compares them on the trained model). Only the Rasa server is
+affected: training creates no channel.
 """
 from __future__ import annotations
 
 import contextvars
 import json
+import logging
+import os
 import sqlite3
 import threading
 from typing import Any, Dict, Optional
@@ -32,6 +39,7 @@ from typing import Any, Dict, Optional
 import jsonschema
 from jsonschema import exceptions, validators
 
+logger = logging.getLogger(__name__)
 _original_validate = jsonschema.validate
 _validators: Dict[str, Any] = {}
 _lock = threading.Lock()
@@ -154,6 +162,21 @@ def hand_over_saved_tracker(original):
     return save_tracker
 
 
+def single_threaded_tensorflow() -> bool:
+    """True when both TF thread pools now have one thread; False when the environment chose, or TF is running."""
+    if os.environ.get("TF_NUM_INTRAOP_THREADS") or os.environ.get("TF_NUM_INTEROP_THREADS"):
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError as exc:  # the TF runtime is initialised already: its pools cannot change any more
+        logger.info("TensorFlow thread pools left as they are: %s", exc)
+        return False
+    return True
+
+
 def install() -> None:
     jsonschema.validate = cached_validate
     import sqlalchemy
@@ -170,3 +193,4 @@ def install() -> None:
 
     if not hasattr(MessageProcessor.save_tracker, "original"):
         MessageProcessor.save_tracker = hand_over_saved_tracker(MessageProcessor.save_tracker)
+    single_threaded_tensorflow()

@@ -1,6 +1,8 @@
 """Runs in the Rasa venv (Python 3.10, rasa 3.6), started by tests/test_speedups_rasa.py: each check computes the
 same results with Rasa's own code and with connectors/speedups.py installed, and fails loudly when they differ.
-Usage: python tests/speedups_rasa_check.py event_types|tracker_store|saved_tracker ...; prints "<check>: ok"."""
+Usage: python tests/speedups_rasa_check.py event_types|tracker_store|saved_tracker ...; prints "<check>: ok".
+`python tests/speedups_rasa_check.py predictions MODEL rasa|speedups` prints, as the last line, the JSON of the
+model's NLU parses and policy predictions (tests/e2e/test_speedups_model.py compares the two variants)."""
 from __future__ import annotations
 
 import asyncio
@@ -192,7 +194,53 @@ def check_saved_tracker() -> None:
     asyncio.run(run())
 
 
+PARSED = ["здравствуйте", "сколько стоят балетки шанель", "хочу заказать балетки шанель 37 черные", "алматы",
+          "ул абая 10 кв 5", "да", "нет", "нет, лучше 38", "как можно оплатить", "есть доставка в астану?",
+          "покажите фото", "позовите менеджера", "спасибо", "а возврат возможен", "во сколько вы работаете",
+          "кроссовки найк 39", "гуччи сумка", "ок", "привет, есть лоферы?", "хочу оформить заказ"]
+
+
+def predictions(model: str, variant: str) -> None:
+    """NLU parses of PARSED and the policies' next-action probabilities along a conversation made of them."""
+    import json
+
+    if variant == "speedups":
+        from connectors import speedups
+
+        speedups.install()
+        import tensorflow as tf
+
+        assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+        assert tf.config.threading.get_inter_op_parallelism_threads() == 1
+    from rasa.core.agent import load_agent
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    async def run():
+        agent = await load_agent(model_path=model)
+        results = []
+        tracker = DialogueStateTracker("77010000000@c.us", agent.domain.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        for text in PARSED:
+            parsed = await agent.parse_message(text)
+            results.append([parsed["intent"], parsed["intent_ranking"], parsed["entities"]])
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+            for _ in range(3):
+                prediction = agent.processor._predict_next_with_tracker(tracker)
+                action = agent.domain.action_names_or_texts[prediction.max_confidence_index]
+                results.append([action, prediction.probabilities, prediction.policy_name])
+                tracker.update(ActionExecuted(action))
+                if action == "action_listen":
+                    break
+        return results
+
+    print("\n" + json.dumps(asyncio.run(run()), ensure_ascii=False, default=str))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "predictions":
+        predictions(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     for name in sys.argv[1:]:
         globals()[f"check_{name}"]()
         print(f"{name}: ok", flush=True)
