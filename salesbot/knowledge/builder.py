@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence, Tuple
+from typing import List, Protocol, Sequence, Tuple
 
 from salesbot.knowledge.documents import UnreadableDocument, document_files, file_digest, read_chunks
 from salesbot.knowledge.store import KnowledgeStore

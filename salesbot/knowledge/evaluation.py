@@ -53,7 +53,7 @@ def measure(name: str, retriever: Retriever, questions: Sequence[Question], k: i
         document_hits += found_document
         fact_hits += found_fact
         if not found_fact:
-            misses.append(f"{question.text!r} -> {', '.join(p.source + '#' + str(p.id.split('#')[1].split('-')[0]) for p in top)}")
+            misses.append(f"{question.text!r} -> {'; '.join(f'{p.source} · {p.section}' for p in top)}")
     return Recall(name, document_hits, fact_hits, len(questions), misses)
 
 

