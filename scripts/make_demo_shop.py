@@ -182,7 +182,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
             writer.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
 
 
-def write_xlsx(rows: list[dict], path: Path) -> None:
+def write_xlsx(rows: list[dict], path: Path, creator: str = "Оттенок") -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -199,7 +199,7 @@ def write_xlsx(rows: list[dict], path: Path) -> None:
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = ws.dimensions
-    wb.properties.creator = "Оттенок"
+    wb.properties.creator = creator
     wb.save(path)
     normalize_zip(path)
 
@@ -323,24 +323,25 @@ def draw_item(draw, kind: str, fill, outline, box) -> None:
         raise ValueError(kind)
 
 
-def make_photo(path: Path, name: str, colour: str, kind: str, variant: int) -> None:
+def make_photo(path: Path, name: str, colour: str, kind: str, variant: int, label: str = "ОТТЕНОК",
+               draw=None, rgb=None) -> None:
     from PIL import Image, ImageDraw, ImageOps
 
     size = 320
     bg = (246, 243, 238) if variant == 1 else (236, 240, 244)
-    fill = COLOR_RGB[colour]
+    fill = (rgb or COLOR_RGB)[colour]
     outline = (70, 70, 75) if sum(fill) > 150 else (120, 120, 125)
 
     layer = Image.new("RGB", (size, size), bg)
     d = ImageDraw.Draw(layer)
     box = (40, 55, 280, 215) if kind not in ("bag", "tote", "wallet") else (70, 45, 250, 220)
-    draw_item(d, kind, fill, outline, box)
+    (draw or draw_item)(d, kind, fill, outline, box)
     if variant == 2:
         layer = ImageOps.mirror(layer)
 
     d = ImageDraw.Draw(layer)
     small, title = load_font(14), load_font(20)
-    d.text((12, 10), "ОТТЕНОК", font=small, fill=(150, 120, 100))
+    d.text((12, 10), label, font=small, fill=(150, 120, 100))
     if variant == 2:
         d.text((size - 12, 10), "фото 2", font=small, fill=(150, 150, 150), anchor="ra")
     lines = textwrap.wrap(name, width=22)[:2]
