@@ -162,13 +162,14 @@ def build_rows(rng: random.Random) -> list[dict]:
     return rows
 
 
-def check_rows(rows: list[dict]) -> None:
+def check_rows(rows: list[dict], products=PRODUCTS, forced_zero=FORCED_ZERO, forced_in_stock=FORCED_IN_STOCK) -> None:
+    """What the tests rely on: the forced zeros and stock rows, every product in stock somewhere, unique skus."""
     index = {(r["product_name"], r["color"], r["size"]): r["quantity"] for r in rows}
-    for key in FORCED_ZERO:
+    for key in forced_zero:
         assert index[key] == 0, key
-    for key in FORCED_IN_STOCK:
+    for key in forced_in_stock:
         assert index[key] > 0, key
-    for _cat, name, *_ in PRODUCTS:
+    for _cat, name, *_ in products:
         assert any(r["quantity"] > 0 for r in rows if r["product_name"] == name), name
     skus = [r["sku"] for r in rows]
     assert len(skus) == len(set(skus)), "duplicate sku"
@@ -547,26 +548,26 @@ RETURNS_DOCX = {
 }
 
 
-def write_returns_docx(path: Path) -> None:
+def write_returns_docx(path: Path, spec: dict = RETURNS_DOCX, author: str = "Оттенок",
+                       created: tuple = (2024, 3, 1)) -> None:
+    """A .docx with a title, an intro, headed bullet sections and an outro; fixed metadata so it is reproducible."""
     import datetime as dt
 
     from docx import Document
 
     doc = Document()
-    doc.add_heading(RETURNS_DOCX["title"], level=1)
-    doc.add_paragraph(RETURNS_DOCX["intro"])
-    for heading, items in RETURNS_DOCX["sections"]:
+    doc.add_heading(spec["title"], level=1)
+    doc.add_paragraph(spec["intro"])
+    for heading, items in spec["sections"]:
         doc.add_heading(heading, level=2)
         for item in items:
             doc.add_paragraph(item, style="List Bullet")
-    doc.add_paragraph(RETURNS_DOCX["outro"])
-    fixed = dt.datetime(2024, 3, 1, 12, 0, 0)
+    doc.add_paragraph(spec["outro"])
+    fixed = dt.datetime(*created, 12, 0, 0)
     cp = doc.core_properties
-    cp.author = "Оттенок"
-    cp.title = RETURNS_DOCX["title"]
-    cp.created = fixed
-    cp.modified = fixed
-    cp.last_modified_by = "Оттенок"
+    cp.author = cp.last_modified_by = author
+    cp.title = spec["title"]
+    cp.created = cp.modified = fixed
     cp.revision = 1
     doc.save(path)
     normalize_zip(path)
@@ -594,24 +595,27 @@ GIFTS_MD = """\
 """
 
 
-def write_knowledge(kdir: Path) -> list[Path]:
+DOCUMENTS = {
+    "delivery.md": DELIVERY_MD,
+    "payment.md": PAYMENT_MD,
+    "hours.txt": HOURS_TXT,
+    "sizes.md": SIZES_MD,
+    "care.md": CARE_MD,
+    "gifts.md": GIFTS_MD,
+    "chat_export.txt": CHAT_EXPORT_TXT,
+}
+
+
+def write_knowledge(kdir: Path, texts: dict = DOCUMENTS, write_docx=write_returns_docx) -> list[Path]:
+    """The shop's text documents, then returns.docx."""
     kdir.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "delivery.md": DELIVERY_MD,
-        "payment.md": PAYMENT_MD,
-        "hours.txt": HOURS_TXT,
-        "sizes.md": SIZES_MD,
-        "care.md": CARE_MD,
-        "gifts.md": GIFTS_MD,
-        "chat_export.txt": CHAT_EXPORT_TXT,
-    }
     out = []
     for name, text in texts.items():
         p = kdir / name
         p.write_text(text, encoding="utf-8")
         out.append(p)
     p = kdir / "returns.docx"
-    write_returns_docx(p)
+    write_docx(p)
     out.append(p)
     return out
 

@@ -112,15 +112,7 @@ def build_rows(rng: random.Random) -> list[dict]:
 
 
 def check_rows(rows: list[dict]) -> None:
-    index = {(r["product_name"], r["color"], r["size"]): r["quantity"] for r in rows}
-    for key in FORCED_ZERO:
-        assert index[key] == 0, key
-    for key in FORCED_IN_STOCK:
-        assert index[key] > 0, key
-    for _cat, name, *_ in PRODUCTS:
-        assert any(r["quantity"] > 0 for r in rows if r["product_name"] == name), name
-    skus = [r["sku"] for r in rows]
-    assert len(skus) == len(set(skus)), "duplicate sku"
+    base.check_rows(rows, PRODUCTS, FORCED_ZERO, FORCED_IN_STOCK)
 
 
 # --------------------------------------------------------------------------- photos
@@ -333,26 +325,7 @@ RETURNS_DOCX = {
 
 
 def write_returns_docx(path: Path) -> None:
-    import datetime as dt
-
-    from docx import Document
-
-    doc = Document()
-    doc.add_heading(RETURNS_DOCX["title"], level=1)
-    doc.add_paragraph(RETURNS_DOCX["intro"])
-    for heading, items in RETURNS_DOCX["sections"]:
-        doc.add_heading(heading, level=2)
-        for item in items:
-            doc.add_paragraph(item, style="List Bullet")
-    doc.add_paragraph(RETURNS_DOCX["outro"])
-    fixed = dt.datetime(2024, 11, 1, 12, 0, 0)
-    cp = doc.core_properties
-    cp.author = cp.last_modified_by = "СпортЛайн"
-    cp.title = RETURNS_DOCX["title"]
-    cp.created = cp.modified = fixed
-    cp.revision = 1
-    doc.save(path)
-    base.normalize_zip(path)
+    base.write_returns_docx(path, RETURNS_DOCX, author="СпортЛайн", created=(2024, 11, 1))
 
 
 SHOP_YML = """\
@@ -379,26 +352,19 @@ currency:
 """
 
 
+DOCUMENTS = {
+    "delivery.md": DELIVERY_MD,
+    "payment.txt": PAYMENT_TXT,
+    "hours.md": HOURS_MD,
+    "fitting.md": FITTING_MD,
+    "sizes.md": SIZES_MD,
+    "gift_cards.md": GIFTS_MD,
+    "WhatsApp Chat with СпортЛайн.txt": CHAT_EXPORT_TXT,
+}
+
+
 def write_knowledge(kdir: Path) -> list[Path]:
-    kdir.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "delivery.md": DELIVERY_MD,
-        "payment.txt": PAYMENT_TXT,
-        "hours.md": HOURS_MD,
-        "fitting.md": FITTING_MD,
-        "sizes.md": SIZES_MD,
-        "gift_cards.md": GIFTS_MD,
-        "WhatsApp Chat with СпортЛайн.txt": CHAT_EXPORT_TXT,
-    }
-    out = []
-    for name, text in texts.items():
-        p = kdir / name
-        p.write_text(text, encoding="utf-8")
-        out.append(p)
-    p = kdir / "returns.docx"
-    write_returns_docx(p)
-    out.append(p)
-    return out
+    return base.write_knowledge(kdir, DOCUMENTS, write_returns_docx)
 
 
 def main(argv: list[str] | None = None) -> int:
