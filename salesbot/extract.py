@@ -151,5 +151,7 @@ def extract_city(text: str) -> Optional[str]:
 
 
 def format_price(amount: int) -> str:
-    """42000 -> '42 000 ₸' (narrow spaces are not rendered by every phone, so a plain space)."""
-    return f"{amount:,}".replace(",", " ") + " ₸"
+    """42000 -> '42 000 ₸' in the currency of the shop's profile (shop.yml)."""
+    from salesbot.shop_profile import get_profile  # lazy: reading shop.yml is I/O, never at import time
+
+    return get_profile().format_money(amount)
