@@ -1,6 +1,7 @@
 """The order form: which slots each product needs, validation against the live stock, summary, submit."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any, Dict, List, Optional, Text
@@ -16,27 +17,28 @@ from actions.common import (
 from actions.form_validation import ShopFormValidationAction
 from actions.notifier import order_notifier
 from salesbot.catalog import join_ru, numbered
-from salesbot.extract import (
-    canonical_city, canonical_color, extract_city, extract_colors, extract_size, format_price,
-)
-from salesbot.inventory import Inventory, Product, normalize_size
+from salesbot.addresses import is_pickup, looks_like_address
+from salesbot.extract import canonical_color, format_price
+from salesbot.inventory import Inventory, Product
+from salesbot.order_reading import SLOT_LABELS, Reading, choose_product, read_message
 from salesbot.orders import OrderDraft, place_order
+from salesbot.shop_profile import get_profile
+from salesbot.sizes import normalize_size, size_key
 from salesbot.textnorm import words
 
 logger = logging.getLogger(__name__)
 
-PICKUP_WORDS = ("самовывоз", "заберу сама", "заберу сам", "шоурум")
-PICKUP_ADDRESS = "Самовывоз из шоурума (Панфилова 98)"
 # At the confirmation step a customer may name a field to change without its new value.
 EDIT_KEYWORDS = {
     "address": re.compile(r"\bадрес\w*"),
     "city": re.compile(r"\bгород\w*"),
     "size": re.compile(r"\bразмер\w*"),
     "color": re.compile(r"\bцвет\w*"),
-    "product": re.compile(r"\b(модел\w*|товар\w*|друг(ую|ие|ой) (пару|модель|сумку))"),
+    "product": re.compile(r"\b(модел\w*|товар\w*|друг(ую|ие|ой) (пару|модель|сумку|вещь))"),
 }
 ORDER_SLOTS = ("product", "size", "color", "address", "order_confirmed", "order_edit_requested",
                "product_candidates")
+CORRECTABLE = ("product", "size", "color", "city", "address")
 
 
 def _choose_among(text: str, candidates: List[str], inventory: Inventory) -> Optional[Product]:
@@ -63,15 +65,30 @@ class ValidateOrderForm(ShopFormValidationAction):
         required = ["city", "product"]
         if product is None or product.has_sizes:
             required.append("size")
-        if product is None or len(product.colors_in_stock()) > 1:
-            required.append("color")
+        if product is None or product.colors():
+            required.append("color")  # filled without a question when one colour is in stock
         required += ["address", "order_confirmed"]
         return [slot for slot in required if slot in domain_slots]
+
+    async def reading(self, tracker: Tracker) -> Reading:
+        """The latest message read once per turn (the extract_* methods share it)."""
+        key = (tracker.sender_id, (tracker.latest_message or {}).get("message_id"), latest_text(tracker),
+               self.requested_slot(tracker))
+        cached = getattr(self, "_reading", None)
+        if cached and cached[0] == key:
+            return cached[1]
+        inventory = await current_inventory()
+        current = {slot: tracker.get_slot(slot) for slot in CORRECTABLE}
+        reading = await asyncio.to_thread(read_message, latest_text(tracker), inventory,
+                                          self.requested_slot(tracker), current, latest_intent(tracker))
+        self._reading = (key, reading)
+        return reading
 
     # -- extraction from the customer's own words (NLU entities are only a hint) --------------------------
     async def extract_product(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         requested = self.requested_slot(tracker)
-        if requested == "address":
+        reading = await self.reading(tracker)
+        if reading.address:
             return {}
         text = latest_text(tracker)
         inventory = await current_inventory()
@@ -80,57 +97,69 @@ class ValidateOrderForm(ShopFormValidationAction):
             chosen = _choose_among(text, candidates, inventory)
             if chosen:
                 return {"product": chosen.name}
-        product, alternatives = inventory.match_product(text)
         current = tracker.get_slot("product")
-        if product:
-            return {"product": product.name} if product.name != current else {}
-        if requested == "product" and not self.is_question(tracker) and latest_intent(tracker) not in ("affirm", "deny"):
+        if reading.product:
+            return {"product": reading.product} if reading.product != current else {}
+        if reading.candidates and (requested == "product" or current is None):
+            return {"product": text.strip()}  # validate_product offers the candidates
+        if requested == "product" and not self.is_question(tracker) and latest_intent(tracker) not in ("affirm", "deny") \
+                and not reading.named():
             return {"product": text.strip()}  # validate_product explains what is wrong with it
         return {}
 
     async def extract_size(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
-        if self.requested_slot(tracker) == "address":
-            return {}
-        text = latest_text(tracker)
-        size = extract_size(text)
-        if size is None and self.requested_slot(tracker) == "size":
-            digits = re.fullmatch(r"\s*(\d{1,3})\s*\D{0,12}", text)
-            size = digits.group(1) if digits else None
-        if size and size != tracker.get_slot("size"):
-            return {"size": size}
+        reading = await self.reading(tracker)
+        if reading.size and reading.size != tracker.get_slot("size"):
+            return {"size": reading.size}
         return {}
 
     async def extract_color(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
-        if self.requested_slot(tracker) == "address":
-            return {}
-        inventory = await current_inventory()
-        colors = extract_colors(latest_text(tracker), inventory.all_colors())
-        if colors and colors[-1] != tracker.get_slot("color"):
-            return {"color": colors[-1]}
+        reading = await self.reading(tracker)
+        if reading.color:
+            return {"color": reading.color} if reading.color != tracker.get_slot("color") else {}
+        if self.requested_slot(tracker) == "color" and latest_intent(tracker) == "affirm":
+            # «да» to «Есть только чёрный, оформляем в нём?»
+            product = (await current_inventory()).get(tracker.get_slot("product"))
+            size = tracker.get_slot("size") if product and product.has_sizes else None
+            available = product.colors_in_stock(size) if product else []
+            if len(available) == 1:
+                return {"color": available[0]}
         return {}
 
     async def extract_city(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
-        text = latest_text(tracker)
-        city = extract_city(text)
-        if city:
-            return {"city": city} if city != tracker.get_slot("city") else {}
-        if self.requested_slot(tracker) == "city" and not self.is_question(tracker):
-            name = text.strip(" .,!")
-            if re.fullmatch(r"[^\W\d_]+(?:[ -][^\W\d_]+){0,2}", name) and latest_intent(tracker) not in ("affirm", "deny"):
-                return {"city": name[:1].upper() + name[1:]}
+        reading = await self.reading(tracker)
+        current = tracker.get_slot("city")
+        if reading.address and current:
+            return {}  # a town inside the address never overrides the city given; validate_address asks
+        if reading.city and reading.city != current:
+            return {"city": reading.city}
         return {}
+
+    async def trusted(self, tracker: Tracker, slot: str, value: Any) -> Any:
+        """NLU entities are a hint only: a value the message reading did not find keeps the slot as it was
+        («асикс» tagged as a city, a house number tagged as a size)."""
+        reading = await self.reading(tracker)
+        previous = self.previous_value(tracker, slot)
+        if value is None or value == previous or value == getattr(reading, slot):
+            return value
+        if slot == "color" and value in reading.colors:
+            return value
+        if slot == "color" and self.requested_slot(tracker) == "color" and latest_intent(tracker) == "affirm":
+            return value
+        return previous
 
     async def extract_address(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         requested = self.requested_slot(tracker)
         text = latest_text(tracker).strip()
-        if requested == "address" and not self.is_question(tracker):
-            return {"address": text}
+        reading = await self.reading(tracker)
+        if requested == "address":
+            return {"address": reading.address} if reading.address else {}
         if requested == "order_confirmed":
             match = EDIT_KEYWORDS["address"].search(text.lower())
             if match:
                 rest = text[match.end():].strip(" :,-—.")
                 rest = re.sub(r"^(на|другой|новый)\s+", "", rest, flags=re.IGNORECASE)
-                return {"address": rest if len(rest) >= 5 else None}
+                return {"address": rest if looks_like_address(rest) else None}
         return {}
 
     async def extract_order_confirmed(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
@@ -138,18 +167,24 @@ class ValidateOrderForm(ShopFormValidationAction):
         if self.requested_slot(tracker) != "order_confirmed":
             return {}
         lowered = latest_text(tracker).lower()
+        named = (await self.reading(tracker)).named()
         changes: Dict[Text, Any] = {}
-        inventory = await current_inventory()
-        has_value = {
-            "city": extract_city(lowered) is not None,
-            "size": extract_size(lowered) is not None,
-            "color": bool(extract_colors(lowered, inventory.all_colors())),
-            "product": inventory.match_product(lowered)[0] is not None,
-        }
         for slot, pattern in EDIT_KEYWORDS.items():
-            if slot != "address" and pattern.search(lowered) and not has_value[slot]:
+            if slot != "address" and pattern.search(lowered) and slot not in named:
                 changes[slot] = None
         return changes
+
+    async def get_validation_events(self, dispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """After validation: a changed earlier answer is said back in a few words before the pending question."""
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        changed = []
+        for event in events:
+            slot, value = event.get("name"), event.get("value")
+            if slot in CORRECTABLE and value and self.previous_value(tracker, slot) not in (None, value):
+                changed.append(f"{SLOT_LABELS[slot]} — {value}")
+        if changed:
+            dispatcher.utter_message(text="Хорошо, поменяла: " + ", ".join(changed) + ".")
+        return events
 
     # -- validation against the live inventory ------------------------------------------------------------
     async def validate_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -159,24 +194,23 @@ class ValidateOrderForm(ShopFormValidationAction):
         inventory = await current_inventory()
         product = inventory.get(value)
         alternatives: List[Product] = []
+        foreign: Optional[str] = None
         if product is None:
             candidates = tracker.get_slot("product_candidates") or []
             product = _choose_among(str(value), candidates, inventory) if candidates else None
         if product is None:
-            product, alternatives = inventory.match_product(str(value))
-        if product is None and not alternatives:
-            product, alternatives = inventory.match_product(latest_text(tracker))
+            product, alternatives, foreign = choose_product(inventory, str(value))
         if product is None:
-            if alternatives:
+            if alternatives and not foreign:
                 shown = alternatives[:5]
                 dispatcher.utter_message(text="Уточните, пожалуйста, какую модель:\n" + numbered(shown))
                 return {"product": None, "product_candidates": [p.name for p in shown]}
-            closest = [p for p in inventory.closest_products(str(value)) if p.in_stock]
-            message = f"Модели «{value}» у нас нет 🙈"
+            closest = [p for p in (alternatives or inventory.closest_products(str(value))) if p.in_stock]
+            message = f"«{foreign.capitalize()}» у нас нет 🙈" if foreign else f"Модели «{value}» у нас нет 🙈"
             if closest:
-                message += " Возможно, вам подойдёт:\n" + numbered(closest)
+                message += " Возможно, вам подойдёт:\n" + numbered(closest[:3])
             dispatcher.utter_message(text=message)
-            return {"product": None, "product_candidates": [p.name for p in closest] or None}
+            return {"product": None, "product_candidates": [p.name for p in closest[:3]] or None}
         if not product.in_stock:
             similar = [p for p in inventory.closest_products(product.name, limit=4) if p.in_stock and p is not product]
             message = f"{product.name} сейчас, к сожалению, нет в наличии 😔"
@@ -191,38 +225,40 @@ class ValidateOrderForm(ShopFormValidationAction):
             size = None
         elif size and size not in product.sizes_in_stock():
             dispatcher.utter_message(
-                text=f"{product.name} в {size} размере сейчас нет. В наличии: {', '.join(product.sizes_in_stock())}."
+                text=f"{product.name} в размере {size} сейчас нет. В наличии: {', '.join(product.sizes_in_stock())}."
             )
             result["size"] = size = None
-        result.update(self._settle_color(product, size, tracker.get_slot("color"), dispatcher))
+        result.update(self._settle_color(product, size, tracker.get_slot("color"), dispatcher,
+                                         named=bool((await self.reading(tracker)).color)))
         return result
 
     def _settle_color(self, product: Product, size: Optional[str], color: Optional[str],
-                      dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
-        """Drop a colour that is not in stock for the size; pick the only one when there is one."""
+                      dispatcher: CollectingDispatcher, named: bool) -> Dict[Text, Any]:
+        """Drop a colour that is not in stock for the size (said plainly, asked again); when the customer named
+        no colour and one is in stock, that one."""
         available = product.colors_in_stock(size if product.has_sizes else None)
         if color and color not in available:
-            where = f" в {size} размере" if size else ""
+            where = f" в размере {size}" if size else ""
             dispatcher.utter_message(text=f"Цвета «{color}»{where} сейчас нет. Есть: {join_ru(available)}.")
-            color = None
-        if color is None and len(available) == 1:
+            return {"color": None}
+        if color is None and len(available) == 1 and not named:
             color = available[0]
         return {"color": color}
 
     async def validate_size(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                             domain: DomainDict) -> Dict[Text, Any]:
-        previous = self.previous_value(tracker, "size")
-        if self.requested_slot(tracker) == "address":
-            return {"size": previous}  # a house number is not a shoe size
+        value = await self.trusted(tracker, "size", value)
         size = normalize_size(value)
         if size is None:
             return {"size": None}
         inventory = await current_inventory()
         product = inventory.get(tracker.get_slot("product"))
         if product is None:
-            return {"size": size if re.fullmatch(r"\d{2}(\.5)?", size) else None}
+            return {"size": size}
         if not product.has_sizes:
             return {"size": None}
+        by_key = {size_key(s): s for s in product.sizes()}
+        size = by_key.get(size_key(size), size)
         if size not in product.sizes():
             dispatcher.utter_message(
                 text=f"Размера {size} у модели {product.name} нет. Есть размеры: {', '.join(product.sizes_in_stock())}."
@@ -230,18 +266,17 @@ class ValidateOrderForm(ShopFormValidationAction):
             return {"size": None}
         if size not in product.sizes_in_stock():
             dispatcher.utter_message(
-                text=f"{size} размера сейчас нет в наличии 😔 Есть: {', '.join(product.sizes_in_stock())}."
+                text=f"Размера {size} сейчас нет в наличии 😔 Есть: {', '.join(product.sizes_in_stock())}."
             )
             return {"size": None}
         result: Dict[Text, Any] = {"size": size}
-        result.update(self._settle_color(product, size, tracker.get_slot("color"), dispatcher))
+        result.update(self._settle_color(product, size, tracker.get_slot("color"), dispatcher,
+                                         named=bool((await self.reading(tracker)).color)))
         return result
 
     async def validate_color(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> Dict[Text, Any]:
-        previous = self.previous_value(tracker, "color")
-        if self.requested_slot(tracker) == "address":
-            return {"color": previous}
+        value = await self.trusted(tracker, "color", value)
         inventory = await current_inventory()
         color = canonical_color(str(value), inventory.all_colors()) if value else None
         product = inventory.get(tracker.get_slot("product"))
@@ -261,7 +296,7 @@ class ValidateOrderForm(ShopFormValidationAction):
             return {"color": None}
         available = product.colors_in_stock(size)
         if color not in available:
-            where = f" в {size} размере" if size else ""
+            where = f" в размере {size}" if size else ""
             message = f"Цвета «{color}»{where} сейчас нет 😔"
             if available:
                 message += f" Есть: {join_ru(available)}."
@@ -273,27 +308,30 @@ class ValidateOrderForm(ShopFormValidationAction):
 
     async def validate_city(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                             domain: DomainDict) -> Dict[Text, Any]:
+        value = await self.trusted(tracker, "city", value)
         if not value:
             return {"city": None}
-        city = canonical_city(str(value))
-        if city:
-            return {"city": city}
-        text = str(value).strip()
-        if re.fullmatch(r"[^\W\d_]+(?:[ -][^\W\d_]+){0,2}", text):
-            return {"city": text[:1].upper() + text[1:]}
-        return {"city": None}
+        return {"city": " ".join(str(value).split())}
 
     async def validate_address(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> Dict[Text, Any]:
         if not value:
             return {"address": None}
         text = " ".join(str(value).split())
-        if any(word in text.lower() for word in PICKUP_WORDS):
-            return {"address": PICKUP_ADDRESS}
-        if len(text) < 5 or not re.search(r"[^\W\d_]", text):
+        if is_pickup(text):
+            return {"address": get_profile().pickup_address}
+        if not looks_like_address(text):
             dispatcher.utter_message(text="Напишите, пожалуйста, адрес полностью: улица, дом и квартира 🙏")
             return {"address": None}
-        return {"address": text}
+        result: Dict[Text, Any] = {"address": text}
+        reading = await self.reading(tracker)
+        city = tracker.get_slot("city")
+        if reading.address and reading.city and city and reading.city != city:
+            # «Астана, Абая 12» after «Алматы»: an address never overrides the city the customer gave
+            dispatcher.utter_message(text=f"В адресе указан город {reading.city}, а раньше вы написали {city}. "
+                                          "Какой город верный?")
+            result["city"] = None
+        return result
 
     async def validate_order_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                        domain: DomainDict) -> Dict[Text, Any]:
@@ -301,8 +339,7 @@ class ValidateOrderForm(ShopFormValidationAction):
             return {"order_confirmed": True, "order_edit_requested": None}
         if value is None:
             return {"order_confirmed": None}
-        changed = [s for s in ("product", "size", "color", "city", "address")
-                   if tracker.get_slot(s) != self.previous_value(tracker, s)]
+        changed = [s for s in CORRECTABLE if tracker.get_slot(s) != self.previous_value(tracker, s)]
         if changed:  # «нет, размер 38»: the change is made, the summary is shown again
             return {"order_confirmed": None, "order_edit_requested": None}
         if tracker.get_slot("order_edit_requested"):
@@ -318,10 +355,11 @@ class ActionAskProduct(Action):
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         if tracker.get_slot("product_candidates"):
             dispatcher.utter_message(text="Напишите номер или название модели.")
-        else:
-            dispatcher.utter_message(
-                text="Какую модель хотите заказать? Например: «балетки Chanel» или «сумка Prada»."
-            )
+            return []
+        inventory = await current_inventory()
+        examples = [p.name for p in inventory.products.values() if p.in_stock][:2]
+        hint = f" Например: {' или '.join(f'«{name}»' for name in examples)}." if examples else ""
+        dispatcher.utter_message(text="Какую модель хотите заказать?" + hint)
         return []
 
 
@@ -352,7 +390,10 @@ class ActionAskColor(Action):
         else:
             size = tracker.get_slot("size") if product.has_sizes else None
             colors = product.colors_in_stock(size)
-            dispatcher.utter_message(text=f"Какой цвет? Есть: {join_ru(colors)}.")
+            if len(colors) == 1:
+                dispatcher.utter_message(text=f"Есть только в цвете «{colors[0]}». Оформляем в нём? (да / нет)")
+            else:
+                dispatcher.utter_message(text=f"Какой цвет? Есть: {join_ru(colors)}.")
         return []
 
 

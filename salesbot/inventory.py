@@ -17,6 +17,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rapidfuzz import fuzz
 
+from salesbot.sizes import normalize_size, size_sort_key
 from salesbot.textnorm import has_latin, phonetic_key, words
 
 logger = logging.getLogger(__name__)
@@ -110,34 +111,8 @@ def _unique(values: Iterable[Optional[str]]) -> List[str]:
     return list(seen)
 
 
-def _size_sort_key(size: str) -> Tuple[float, str]:
-    try:
-        return (float(size.replace(",", ".")), size)
-    except ValueError:
-        return (math.inf, size)
-
-
-def normalize_size(value: object) -> Optional[str]:
-    """37, 37.0, '37й', '37-го' -> '37'; 37.5 -> '37.5'; empty -> None."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if value.is_integer() else str(value)
-    text = str(value).strip().lower().replace(",", ".")
-    if not text or text == "nan":
-        return None
-    digits = ""
-    for ch in text:
-        if ch.isdigit() or (ch == "." and digits and "." not in digits):
-            digits += ch
-        elif digits:
-            break
-    if not digits:
-        return text
-    number = float(digits.rstrip("."))
-    return str(int(number)) if number.is_integer() else str(number)
+def _size_sort_key(size: str):
+    return size_sort_key(size)
 
 
 def _token_similarity(product_key: str, text_key: str) -> float:

@@ -14,9 +14,10 @@ if str(ROOT) not in sys.path:
 
 
 def _clear_caches() -> None:
-    from salesbot import settings, storage
+    from salesbot import settings, shop_profile, storage
 
     settings.get_settings.cache_clear()
+    shop_profile.get_profile.cache_clear()
     storage._storages.clear()
     try:
         from actions import common, photos
@@ -35,9 +36,11 @@ def shop_env(tmp_path, monkeypatch):
     """Environment of a small test shop: inventory.csv copy, photos dir, SQLite file."""
     inventory = tmp_path / "inventory.csv"
     shutil.copy(FIXTURES / "inventory.csv", inventory)
+    shutil.copy(ROOT / "shop" / "shop.yml", tmp_path / "shop.yml")  # the profile sits beside the inventory
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("ORDER_NOTIFICATION_GROUP_ID", "GREEN_API_INSTANCE_ID", "GREEN_API_TOKEN", "OPENAI_API_KEY"):
+    for name in ("ORDER_NOTIFICATION_GROUP_ID", "GREEN_API_INSTANCE_ID", "GREEN_API_TOKEN", "OPENAI_API_KEY",
+                 "SHOP_PROFILE_PATH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INVENTORY_PATH", str(inventory))
     monkeypatch.setenv("PHOTOS_DIR", str(photos))

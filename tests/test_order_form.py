@@ -19,15 +19,16 @@ async def required(slots):
     return await form.required_slots(form.domain_slots(DOMAIN), None, make_tracker("", slots=slots), DOMAIN)
 
 
-async def test_size_only_for_shoes_and_colour_only_when_several_in_stock():
+async def test_size_only_for_products_with_sizes_and_colour_for_products_with_colours():
     assert await required({}) == ["city", "product", "size", "color", "address", "order_confirmed"]
     assert await required({"product": "Chanel балетки"}) == [
         "city", "product", "size", "color", "address", "order_confirmed"]
-    # a bag: no size; in stock in one colour only (red is sold out): no colour question
+    # a bag: no size. Its colour is required, but validate_product fills the only one in stock without a
+    # question when the customer named no other (see the candidates test below)
     assert await required({"product": "Chanel сумка Classic Flap"}) == [
-        "city", "product", "address", "order_confirmed"]
-    # single-colour shoes: size yes, colour no
-    assert await required({"product": "Gucci кеды Ace"}) == ["city", "product", "size", "address", "order_confirmed"]
+        "city", "product", "color", "address", "order_confirmed"]
+    assert await required({"product": "Gucci кеды Ace"}) == [
+        "city", "product", "size", "color", "address", "order_confirmed"]
 
 
 async def test_several_details_in_one_message_fill_several_slots():
@@ -43,7 +44,7 @@ async def test_products_are_found_in_text_the_nlu_did_not_tag():
     tracker = make_tracker("а есть кеды гуччи 38", slots={"requested_slot": "product", "city": "Алматы"})
     events, _ = await run_action(ValidateOrderForm(), tracker)
     assert events == [SlotSet("product", "Gucci кеды Ace"), SlotSet("product_candidates", None),
-                      SlotSet("color", "белый"), SlotSet("size", "38"), SlotSet("requested_slot", "address")]
+                      SlotSet("color", "белый"), SlotSet("size", "38")]
 
 
 async def test_ambiguous_product_offers_the_candidates_and_the_answer_picks_one():
@@ -77,8 +78,8 @@ async def test_sold_out_product_is_refused():
 async def test_out_of_stock_size_is_refused_with_the_sizes_in_stock():
     slots = {"requested_slot": "size", "city": "Алматы", "product": "Gucci кеды Ace"}
     events, messages = await run_action(ValidateOrderForm(), make_tracker("39", slots=slots, new_slots={"size": "39"}))
-    assert events == [SlotSet("size", None), SlotSet("requested_slot", "size")]
-    assert texts(messages) == ["39 размера сейчас нет в наличии 😔 Есть: 38."]
+    assert events == [SlotSet("size", None)]
+    assert texts(messages) == ["Размера 39 сейчас нет в наличии 😔 Есть: 38."]
 
 
 async def test_size_the_model_never_has_is_refused():
@@ -92,7 +93,7 @@ async def test_out_of_stock_colour_is_refused_with_the_colours_in_stock():
     slots = {"requested_slot": "color", "city": "Алматы", "product": "Chanel балетки", "size": "39"}
     events, messages = await run_action(ValidateOrderForm(), make_tracker("черные", slots=slots))
     assert events == [SlotSet("color", None)]
-    assert texts(messages) == ["Цвета «черный» в 39 размере сейчас нет 😔 Есть: бежевый. "
+    assert texts(messages) == ["Цвета «черный» в размере 39 сейчас нет 😔 Есть: бежевый. "
                                "В цвете «черный» есть размеры: 37, 38."]
 
 
@@ -106,7 +107,7 @@ async def test_a_house_number_is_not_a_shoe_size():
     slots = dict(CHOSEN, size="38", address=None, requested_slot="address")
     events, _ = await run_action(ValidateOrderForm(), make_tracker("ул абая 37 кв 5", slots=slots,
                                                                     new_slots={"size": "37"}))
-    assert events == [SlotSet("size", "38"), SlotSet("address", "ул абая 37 кв 5")]
+    assert events == [SlotSet("size", "38"), SlotSet("color", "черный"), SlotSet("address", "ул абая 37 кв 5")]
 
 
 async def test_a_question_during_the_form_fills_nothing_so_the_form_is_rejected():
@@ -119,7 +120,7 @@ async def test_correction_at_confirmation_changes_the_slot_and_asks_again():
     tracker = tracker_from_fixture("confirm_step.json", "нет лучше 38", "inform", new_slots={"size": "38"})
     events, messages = await run_action(ValidateOrderForm(), tracker)
     assert events == [SlotSet("size", "38"), SlotSet("color", "черный")]
-    assert messages == []
+    assert texts(messages) == ["Хорошо, поменяла: размер — 38."]
 
 
 async def test_no_at_confirmation_asks_what_to_change_and_a_second_no_cancels():

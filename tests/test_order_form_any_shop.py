@@ -1,0 +1,115 @@
+"""The order form on the second demo shop (sportswear, letter and height sizes, roubles): corrections at every
+step, no slot leaks, no silent swaps. Run on Trackers shaped like Rasa's, with exact events."""
+import shutil
+from pathlib import Path
+
+import pytest
+from rasa_sdk.events import SlotSet
+
+from actions.order_form import ActionAskColor, ActionAskOrderConfirmed, ValidateOrderForm
+from tests.actions_helpers import make_tracker, run_action, texts
+
+ROOT = Path(__file__).resolve().parent.parent
+HOODIE = {"city": "Пермь", "product": "Puma худи Essentials", "size": "M", "color": "серый"}
+
+
+@pytest.fixture(autouse=True)
+def sport_env(shop_env, monkeypatch):
+    inventory = shop_env["tmp"] / "sport.csv"
+    shutil.copy(ROOT / "shops" / "sport" / "inventory.csv", inventory)
+    shutil.copy(ROOT / "shops" / "sport" / "shop.yml", shop_env["tmp"] / "shop.yml")
+    monkeypatch.setenv("INVENTORY_PATH", str(inventory))
+    from tests.conftest import _clear_caches
+
+    _clear_caches()
+
+
+async def validate(text, slots, intent="inform", new_slots=None):
+    return await run_action(ValidateOrderForm(), make_tracker(text, intent, slots=slots, new_slots=new_slots))
+
+
+async def test_a_size_correction_at_the_address_step_changes_the_size_and_asks_the_address_again():
+    events, messages = await validate("ой нет, лучше L", dict(HOODIE, requested_slot="address"))
+    assert events == [SlotSet("size", "L"), SlotSet("color", "серый")]
+    assert texts(messages) == ["Хорошо, поменяла: размер — L."]
+
+
+async def test_a_colour_correction_at_the_address_step_is_not_stored_as_the_address():
+    events, messages = await validate("давайте всё-таки черное", dict(HOODIE, size="L", requested_slot="address"))
+    assert events == [SlotSet("color", "черный")]
+    assert texts(messages) == ["Хорошо, поменяла: цвет — черный."]
+    # black is sold out in M: said plainly, the colour is asked again, the grey is not kept silently
+    events, messages = await validate("давайте всё-таки черное", dict(HOODIE, requested_slot="address"))
+    assert events == [SlotSet("color", None)]
+    assert texts(messages) == ["Цвета «черный» в размере M сейчас нет 😔 Есть: серый. "
+                               "В цвете «черный» есть размеры: S, L, XL."]
+
+
+async def test_anything_else_at_the_address_step_is_asked_again():
+    events, messages = await validate("нет", dict(HOODIE, requested_slot="address"), intent="deny")
+    assert events == [SlotSet("address", None)]
+    assert texts(messages) == ["utter_form_not_understood"]
+
+
+async def test_an_address_is_taken_and_a_house_number_is_not_a_size():
+    events, messages = await validate("ул Ленина 48 кв 1", dict(HOODIE, requested_slot="address"),
+                                      new_slots={"size": "48"})
+    assert events == [SlotSet("size", "M"), SlotSet("color", "серый"), SlotSet("address", "ул Ленина 48 кв 1")]
+    assert messages == []
+
+
+async def test_pickup_is_the_shops_own_pickup_point():
+    events, _ = await validate("заберу сама", dict(HOODIE, requested_slot="address"))
+    assert events == [SlotSet("address", "Самовывоз: пункт выдачи на ул. Малышева 51 (ТЦ «Высоцкий», 1 этаж)")]
+
+
+async def test_an_address_in_another_city_asks_which_city_is_right():
+    events, messages = await validate("Казань, ул Баумана 5", dict(HOODIE, requested_slot="address"))
+    assert events == [SlotSet("address", "Казань, ул Баумана 5"), SlotSet("city", None)]
+    assert texts(messages) == ["В адресе указан город Казань, а раньше вы написали Пермь. Какой город верный?"]
+
+
+async def test_a_brand_tagged_as_a_city_by_the_nlu_does_not_become_the_city():
+    events, _ = await validate("кроссовки асикс есть?", {"requested_slot": "city"}, new_slots={"city": "асикс"})
+    assert SlotSet("product", "Asics кроссовки Gel-Kayano 30") in events
+    assert SlotSet("city", None) in events
+
+
+async def test_a_town_of_russia_is_a_city_answer():
+    events, _ = await validate("в екатеринбург", {"requested_slot": "city"})
+    assert events == [SlotSet("city", "Екатеринбург")]
+
+
+async def test_a_height_is_a_size_and_one_the_product_lacks_is_said_plainly():
+    slots = {"city": "Пермь", "product": "Reebok детский костюм", "requested_slot": "size"}
+    events, messages = await validate("на 104 рост", slots)
+    assert events == [SlotSet("size", None)]
+    assert texts(messages) == ["Размера 104 у модели Reebok детский костюм нет. Есть размеры: 80, 86, 92, 98."]
+    events, messages = await validate("на 80 рост", slots)  # 80 is left in pink only: that colour, no question
+    assert events == [SlotSet("size", "80"), SlotSet("color", "розовый")]
+
+
+async def test_a_colour_not_in_stock_is_not_swapped_for_the_only_one():
+    # the scarf comes in one colour only; the customer asked for another
+    events, messages = await validate("шарф хуго босс красный", {"city": "Пермь", "requested_slot": "product"})
+    assert SlotSet("product", "Hugo Boss шарф") in events and SlotSet("color", None) in events
+    assert texts(messages)[0].startswith("Цвета «красный» сейчас нет. Есть: ")
+    tracker = make_tracker("", slots={"city": "Пермь", "product": "Hugo Boss шарф", "requested_slot": "color"})
+    _, asked = await run_action(ActionAskColor(), tracker)
+    assert texts(asked)[0].startswith("Есть только в цвете «")
+    slots = {"city": "Пермь", "product": "Hugo Boss шарф", "requested_slot": "color"}
+    events, _ = await validate("да", slots, intent="affirm")
+    assert events[0] == SlotSet("color", "серый")
+
+
+async def test_an_unknown_brand_offers_the_closest_product_instead_of_ordering_it():
+    events, messages = await validate("хочу сумку гуччи", {"city": "Пермь", "requested_slot": "product"})
+    assert events == [SlotSet("product", None), SlotSet("product_candidates", ["Asics спортивная сумка"])]
+    assert texts(messages) == ["«Гуччи» у нас нет 🙈 Возможно, вам подойдёт:\n1. Asics спортивная сумка — 4 990 ₽"]
+
+
+async def test_the_summary_is_in_the_shops_currency():
+    slots = dict(HOODIE, address="ул Ленина 20 кв 1", requested_slot="order_confirmed")
+    _, messages = await run_action(ActionAskOrderConfirmed(), make_tracker("", slots=slots))
+    summary = texts(messages)[0]
+    assert "Puma худи Essentials" in summary and "Размер: M" in summary and "₽" in summary and "₸" not in summary
