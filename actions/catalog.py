@@ -9,8 +9,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import current_inventory, latest_text
 from salesbot.catalog import catalogue_overview, describe_product, numbered
-from salesbot.extract import extract_colors, extract_size, format_price
+from salesbot.extract import extract_colors, format_price
 from salesbot.inventory import Inventory, Product
+from salesbot.order_reading import name_numbers
+from salesbot.sizes import last_size
 
 
 async def product_in_question(tracker: Tracker, inventory: Inventory) -> Tuple[Optional[Product], List[Product]]:
@@ -25,6 +27,12 @@ async def product_in_question(tracker: Tracker, inventory: Inventory) -> Tuple[O
             if product or alternatives:
                 return product, alternatives
     return inventory.get(tracker.get_slot("product")), []
+
+
+def names_a_product(inventory: Inventory, text: str) -> bool:
+    """The message names a product of the inventory, in any spelling the matcher accepts: a catalogue turn."""
+    product, alternatives = inventory.match_product(text)
+    return product is not None or bool(alternatives)
 
 
 class ActionCheckAvailability(Action):
@@ -42,7 +50,7 @@ class ActionCheckAvailability(Action):
                 return [SlotSet("product_candidates", [p.name for p in in_stock])]
             dispatcher.utter_message(text=catalogue_overview(inventory))
             return []
-        size = extract_size(text) if product.has_sizes else None
+        size = last_size(text, product.sizes(), ignore_numbers=name_numbers([product])) if product.has_sizes else None
         colors = extract_colors(text, inventory.all_colors())
         color = colors[-1] if colors else None
         dispatcher.utter_message(text=describe_product(product, size, color))

@@ -16,6 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.catalog import ActionCheckAvailability, names_a_product
 from actions.common import current_inventory, customer_from_tracker, latest_text, storage
 from actions.handoff import hand_over, recent_messages
 from salesbot import llm
@@ -105,6 +106,9 @@ class ActionLLMFallback(Action):
         return "action_llm_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        if names_a_product(await current_inventory(), latest_text(tracker)):
+            # «кроссовки нью баланс 574» is a catalogue turn whatever the NLU thought of it: never the LLM's
+            return await ActionCheckAvailability().run(dispatcher, tracker, domain)
         settings = get_settings()
         customer = customer_from_tracker(tracker)
         message_id = (tracker.latest_message or {}).get("message_id") or "-"

@@ -1,21 +1,14 @@
-"""Finding sizes, colours and cities in free Russian text, independent of NLU entities.
+"""Finding colours in free Russian text, independent of NLU entities, and formatting prices.
 
-NLU entities are a hint; these functions make the order form work for spellings and products the model
-never saw. Everything returns canonical values: sizes as '37', colours as masculine singular 'черный',
-cities as their official name.
+NLU entities are a hint; these functions make the order form work for spellings the model never saw. Colours
+are returned as masculine singular 'черный'. Sizes are in salesbot.sizes, towns in salesbot.places.
 """
 from __future__ import annotations
 
 import re
 from typing import Iterable, List, Optional
 
-from salesbot.textnorm import normalize, words
-
-_SIZE_RE = re.compile(
-    r"(?<![\d.,])(3[3-9]|4[0-6])(?:[.,](5))?(?![\d.,]*\d)"
-    r"(?:\s*-?\s*(?:й|ой|ый|го|ого|ом|ым|размер\w*|р\b|eu\b))?",
-)
-_SIZE_CONTEXT_RE = re.compile(r"размер\w*\s*(3[3-9]|4[0-6])(?:[.,](5))?(?!\d)")
+from salesbot.textnorm import normalize
 
 # Canonical colour -> regular expression of its stem in any gender, number and case (ё already folded to е).
 COLOR_STEMS = {
@@ -40,60 +33,6 @@ COLOR_STEMS = {
     "леопардовый": r"леопард\w*",
 }
 _COLOR_RES = {canonical: re.compile(rf"(?<!\w)(?:{stem})(?!\w)") for canonical, stem in COLOR_STEMS.items()}
-
-# Canonical city -> stems of its spellings; a word matches when it starts with a stem.
-CITY_STEMS = {
-    "Алматы": ("алмат", "алма-ат", "алмаат", "almaty", "alma-ata"),
-    "Астана": ("астан", "нур-султан", "нурсултан", "astana"),
-    "Шымкент": ("шымкент", "чимкент", "shymkent"),
-    "Караганда": ("караганд", "карагандинск", "karaganda"),
-    "Актобе": ("актобе", "актюбинск", "aktobe"),
-    "Тараз": ("тараз", "taraz"),
-    "Павлодар": ("павлодар", "pavlodar"),
-    "Усть-Каменогорск": ("усть-каменогорск", "усть каменогорск", "устькаменогорск", "оскемен", "өскемен"),
-    "Семей": ("семей", "семипалатинск"),
-    "Атырау": ("атырау", "atyrau"),
-    "Костанай": ("костана", "кустанай"),
-    "Кызылорда": ("кызылорд", "кызыл-орд"),
-    "Уральск": ("уральск", "орал"),
-    "Петропавловск": ("петропавловск", "петропавл"),
-    "Актау": ("актау", "aktau"),
-    "Талдыкорган": ("талдыкорган", "талдык"),
-    "Туркестан": ("туркестан",),
-    "Кокшетау": ("кокшетау", "кокчетав"),
-    "Экибастуз": ("экибастуз",),
-    "Жезказган": ("жезказган",),
-    "Конаев": ("конаев", "капчагай", "капшагай"),
-    "Темиртау": ("темиртау",),
-    "Рудный": ("рудн",),
-    "Балхаш": ("балхаш",),
-    "Жанаозен": ("жанаозен",),
-    "Каскелен": ("каскелен",),
-    "Талгар": ("талгар",),
-    "Есик": ("есик", "иссык"),
-}
-
-
-def extract_sizes(text: str) -> List[str]:
-    """All shoe sizes mentioned: «37», «37й», «37-го размера», «размер 38,5» -> ['37', ...]."""
-    lowered = text.lower().replace("ё", "е")
-    found: List[str] = []
-    for pattern in (_SIZE_CONTEXT_RE, _SIZE_RE):
-        for match in pattern.finditer(lowered):
-            size = match.group(1) + ("." + match.group(2) if match.group(2) else "")
-            if size not in found:
-                found.append(size)
-    return found
-
-
-def extract_size(text: str) -> Optional[str]:
-    """The size the customer means: the last one mentioned («нет, не 37, лучше 38» -> '38')."""
-    sizes = extract_sizes(text)
-    if not sizes:
-        return None
-    lowered = text.lower()
-    return max(sizes, key=lambda s: lowered.rfind(s.split(".")[0]))
-
 
 def canonical_color(value: Optional[str], known: Iterable[str] = ()) -> Optional[str]:
     """Map any form of a colour to its canonical name; `known` adds the colours of the live inventory."""
@@ -128,26 +67,6 @@ def extract_colors(text: str, known: Iterable[str] = ()) -> List[str]:
         if canonical not in result:
             result.append(canonical)
     return result
-
-
-def canonical_city(value: Optional[str]) -> Optional[str]:
-    if not value:
-        return None
-    return extract_city(value)
-
-
-def extract_city(text: str) -> Optional[str]:
-    """A Kazakhstan city named in the text, in any case form («в алмате», «астану») -> 'Алматы'."""
-    lowered = normalize(text)
-    tokens = words(lowered)
-    candidates = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
-    for token in candidates:
-        for canonical, stems in CITY_STEMS.items():
-            if any(token.startswith(stem) for stem in stems):
-                if canonical == "Уральск" and token.startswith("орал") and len(token) > 5:
-                    continue
-                return canonical
-    return None
 
 
 def format_price(amount: int) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from rasa_sdk.events import ConversationPaused
+from rasa_sdk.events import ConversationPaused, SlotSet
 
 from actions.common import storage
 from actions.llm_fallback import ActionLLMFallback
@@ -82,3 +82,13 @@ async def test_without_a_key_there_is_no_call_and_a_manager_answers(shop_env, st
     assert events == [ConversationPaused()] and texts(messages) == ["utter_llm_handoff"]
     assert stub.requests == [] and storage().llm_calls() == []
     assert storage().handoff(CHAT)["reason"] == "llm_unsure"
+
+
+async def test_a_message_naming_a_product_is_a_catalogue_turn_never_an_llm_turn(llm_env, stub):
+    stub.script(reply("не должно быть вызвано"))
+    tracker = make_tracker("кеды гуччи есть?", intent="nlu_fallback", active_loop=None, sender_id=CHAT,
+                           metadata={"chat_id": CHAT, "sender_name": "Айгерим"})
+    events, messages = await run_action(ActionLLMFallback(), tracker)
+    assert stub.user_prompts() == [] and storage().llm_calls(CHAT) == []
+    assert SlotSet("product", "Gucci кеды Ace") in events
+    assert texts(messages)[0].startswith("Gucci кеды Ace")
