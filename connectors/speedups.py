@@ -25,6 +25,9 @@ and spinning cost more CPU than they save (a tenth of the Rasa server's instruct
 perf). Both pools get one thread unless TF_NUM_INTRAOP_THREADS or TF_NUM_INTEROP_THREADS is set; predictions are
 bit-identical (tests/e2e/test_speedups_model.py compares them on the trained model). Only the Rasa server is
 affected: training creates no channel.
+
+They replace internals of Rasa 3.6 and are installed only on the Rasa versions they were written and checked for
+(`SUPPORTED_RASA`); on another version they are skipped with a warning. `SALESBOT_SPEEDUPS=0` switches them off.
 """
 from __future__ import annotations
 
@@ -177,7 +180,27 @@ def single_threaded_tensorflow() -> bool:
     return True
 
 
-def install() -> None:
+SUPPORTED_RASA = ("3.6.",)
+
+
+def should_install(rasa_version: str, environ=os.environ) -> bool:
+    """False (with a log line saying why) when switched off or when Rasa is not a version these were checked on."""
+    if environ.get("SALESBOT_SPEEDUPS", "1").strip().lower() in ("0", "false", "no", "off"):
+        logger.info("Rasa speedups switched off (SALESBOT_SPEEDUPS=0)")
+        return False
+    if not rasa_version.startswith(SUPPORTED_RASA):
+        logger.warning("Rasa speedups skipped: written for Rasa %s, this is Rasa %s",
+                       "/".join(v + "x" for v in SUPPORTED_RASA), rasa_version)
+        return False
+    return True
+
+
+def install(rasa_version: Optional[str] = None) -> bool:
+    """Installs every speedup; returns False when none was installed (see should_install)."""
+    if rasa_version is None:
+        from rasa.version import __version__ as rasa_version
+    if not should_install(rasa_version):
+        return False
     jsonschema.validate = cached_validate
     import sqlalchemy
     from rasa.core import tracker_store
@@ -194,3 +217,4 @@ def install() -> None:
     if not hasattr(MessageProcessor.save_tracker, "original"):
         MessageProcessor.save_tracker = hand_over_saved_tracker(MessageProcessor.save_tracker)
     single_threaded_tensorflow()
+    return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -235,6 +236,24 @@ def predictions(model: str, variant: str) -> None:
         return results
 
     print("\n" + json.dumps(asyncio.run(run()), ensure_ascii=False, default=str))
+
+
+def check_install_guard() -> None:
+    """On another Rasa version, or switched off, install() changes nothing."""
+    import jsonschema
+
+    from connectors import speedups
+
+    before = jsonschema.validate
+    assert speedups.install("3.7.0") is False and jsonschema.validate is before
+    os.environ["SALESBOT_SPEEDUPS"] = "0"
+    try:
+        assert speedups.install() is False and jsonschema.validate is before
+    finally:
+        del os.environ["SALESBOT_SPEEDUPS"]
+    from rasa.version import __version__
+
+    assert __version__.startswith(speedups.SUPPORTED_RASA)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 
 jsonschema = pytest.importorskip("jsonschema")
 
-from connectors.speedups import _original_validate, cached_validate  # noqa: E402
+from connectors.speedups import _original_validate, cached_validate, should_install  # noqa: E402
 
 SCHEMA = {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object"}},
                                            "responses": {"type": "array"}}, "required": ["events"]}
@@ -40,10 +40,18 @@ RASA_PYTHON = Path(os.environ.get("VENV_DIR", ROOT / ".venv")) / "rasa" / "bin" 
 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="the Rasa venv is not set up")
-@pytest.mark.parametrize("check", ["event_types", "tracker_store", "saved_tracker"])
+@pytest.mark.parametrize("check", ["install_guard", "event_types", "tracker_store", "saved_tracker"])
 def test_rasa_speedup_gives_rasas_results(check):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "RASA_TELEMETRY_ENABLED": "false"}
     result = subprocess.run([str(RASA_PYTHON), str(ROOT / "tests" / "speedups_rasa_check.py"), check], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and f"{check}: ok" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_speedups_are_only_for_the_rasa_they_were_written_for_and_can_be_switched_off(caplog):
+    assert should_install("3.6.21", environ={})
+    with caplog.at_level("WARNING", logger="connectors.speedups"):
+        assert not should_install("3.7.0", environ={})
+    assert "written for Rasa 3.6.x, this is Rasa 3.7.0" in caplog.text
+    assert not should_install("3.6.21", environ={"SALESBOT_SPEEDUPS": "0"})
