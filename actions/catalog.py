@@ -11,22 +11,28 @@ from actions.common import current_inventory, latest_text
 from salesbot.catalog import catalogue_overview, describe_product, numbered
 from salesbot.extract import extract_colors, format_price
 from salesbot.inventory import Inventory, Product
-from salesbot.order_reading import name_numbers
+from salesbot.order_reading import choose_product, name_numbers
 from salesbot.sizes import last_size
 
 
 async def product_in_question(tracker: Tracker, inventory: Inventory) -> Tuple[Optional[Product], List[Product]]:
     """The product the latest message is about; else the one the conversation is about."""
+    product, alternatives, _ = await product_or_foreign_brand(tracker, inventory)
+    return product, alternatives
+
+
+async def product_or_foreign_brand(tracker: Tracker, inventory: Inventory):
+    """(product, alternatives, a brand-like word the shop does not carry or None) for the latest message."""
     text = latest_text(tracker)
-    product, alternatives = inventory.match_product(text)
+    product, alternatives, foreign = choose_product(inventory, text)
     if product or alternatives:
-        return product, alternatives
+        return product, alternatives, foreign
     for entity in (tracker.latest_message or {}).get("entities", []):
         if entity.get("entity") == "product":
-            product, alternatives = inventory.match_product(str(entity.get("value")))
+            product, alternatives, foreign = choose_product(inventory, str(entity.get("value")))
             if product or alternatives:
-                return product, alternatives
-    return inventory.get(tracker.get_slot("product")), []
+                return product, alternatives, foreign
+    return inventory.get(tracker.get_slot("product")), [], None
 
 
 def names_a_product(inventory: Inventory, text: str) -> bool:
@@ -41,8 +47,15 @@ class ActionCheckAvailability(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         inventory = await current_inventory()
-        product, alternatives = await product_in_question(tracker, inventory)
+        product, alternatives, foreign = await product_or_foreign_brand(tracker, inventory)
         text = latest_text(tracker)
+        if product is None and foreign:
+            in_stock = [p for p in alternatives if p.in_stock][:3]
+            message = f"«{foreign.capitalize()}» у нас нет 🙈"
+            if in_stock:
+                message += " Могу предложить:\n" + numbered(in_stock)
+            dispatcher.utter_message(text=message)
+            return [SlotSet("product_candidates", [p.name for p in in_stock] or None)]
         if product is None:
             if alternatives:
                 in_stock = [p for p in alternatives if p.in_stock][:6]

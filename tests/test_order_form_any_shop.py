@@ -113,3 +113,12 @@ async def test_the_summary_is_in_the_shops_currency():
     _, messages = await run_action(ActionAskOrderConfirmed(), make_tracker("", slots=slots))
     summary = texts(messages)[0]
     assert "Puma худи Essentials" in summary and "Размер: M" in summary and "₽" in summary and "₸" not in summary
+
+
+async def test_availability_of_a_brand_the_shop_does_not_carry_is_said_plainly():
+    from actions.catalog import ActionCheckAvailability
+
+    tracker = make_tracker("сумка гуччи есть?", intent="ask_product", active_loop=None)
+    events, messages = await run_action(ActionCheckAvailability(), tracker)
+    assert texts(messages) == ["«Гуччи» у нас нет 🙈 Могу предложить:\n1. Asics спортивная сумка — 4 990 ₽"]
+    assert events == [SlotSet("product_candidates", ["Asics спортивная сумка"])]
