@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
@@ -22,7 +23,22 @@ def inventory_store() -> InventoryStore:
 
 
 async def current_inventory() -> Inventory:
+    warm_up_order_reading()
     return await inventory_store().get_async()
+
+
+_warm_up_started = threading.Event()
+
+
+def warm_up_order_reading() -> None:
+    """Load the gazetteer and the morphology dictionary (a few seconds) in the background on the first action,
+    so the first order form turn does not wait for them."""
+    if _warm_up_started.is_set():
+        return
+    _warm_up_started.set()
+    from salesbot.places import gazetteer
+
+    threading.Thread(target=gazetteer, name="gazetteer-warm-up", daemon=True).start()
 
 
 def storage() -> Storage:

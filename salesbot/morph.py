@@ -1,14 +1,20 @@
 """One Russian morphological analyser (pymorphy3) per process, loaded on first use."""
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+
+_analyzer = None
+_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
 def analyzer():
-    import pymorphy3
+    global _analyzer
+    with _lock:
+        if _analyzer is None:
+            import pymorphy3
 
-    return pymorphy3.MorphAnalyzer()
+            _analyzer = pymorphy3.MorphAnalyzer()
+        return _analyzer
 
 
 def is_dictionary_word(word: str) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from rapidfuzz import fuzz, process
@@ -145,15 +145,23 @@ def _official_name(russian: List[str], latin_name: str, morph) -> str:
     return max(russian, key=score)
 
 
-@lru_cache(maxsize=1)
-def gazetteer() -> Gazetteer:
-    """Loaded on first use (about a second: a JSON file of settlements); call it in a thread from async code."""
-    from salesbot.morph import analyzer
+_gazetteer: Optional[Gazetteer] = None
+_gazetteer_lock = threading.Lock()
 
-    morph = analyzer()
-    entries, trusted = _load_entries(morph)
-    logger.info("gazetteer loaded: %d spellings of %d places", len(entries), len({p for _, p in entries}))
-    return Gazetteer(entries, morph, trusted)
+
+def gazetteer() -> Gazetteer:
+    """Built once per process on first use (a few seconds: a JSON file of settlements and the morphology of their
+    names); call it in a thread from async code. Thread-safe: a second caller waits for the first."""
+    global _gazetteer
+    with _gazetteer_lock:
+        if _gazetteer is None:
+            from salesbot.morph import analyzer
+
+            morph = analyzer()
+            entries, trusted = _load_entries(morph)
+            logger.info("gazetteer loaded: %d spellings of %d places", len(entries), len({p for _, p in entries}))
+            _gazetteer = Gazetteer(entries, morph, trusted)
+        return _gazetteer
 
 
 _STREET_WORDS = re.compile(
