@@ -22,7 +22,7 @@ step "held-out NLU evaluation (tests/nlu_holdout.yml, never trained on)"
 rm -rf results/nlu
 "$RASA" test nlu --model "$model" --nlu tests/nlu_holdout.yml --out results/nlu >results/nlu.log 2>&1 \
   || { tail -20 results/nlu.log; failures=$((failures+1)); }
-"$ACTIONS_VENV/bin/python" scripts/nlu_eval.py results/nlu --min-intent-f1 0.90 || failures=$((failures+1))
+"$ACTIONS_VENV/bin/python" scripts/nlu_eval.py results/nlu --min-intent-f1 0.93 || failures=$((failures+1))
 
 step "dialogue tests: rasa test --fail-on-prediction-errors (tests/test_stories.yml)"
 rm -rf results/core
