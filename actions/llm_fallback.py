@@ -1,9 +1,13 @@
-"""What the NLU did not understand: an answer from the LLM grounded in the shop's documents, or a manager.
+"""Questions about the shop, and what the NLU did not understand: answered from the shop's own documents.
 
-Thin action over salesbot.knowledge (retrieval) and salesbot.llm (the model call). Without an LLM, or when the
-model is unsure, fails or times out, the customer is told a manager will answer, the question goes to the
-managers' group and the chat is paused with the reason llm_unsure. Inside the order form the rules run the form
-again after this action, so a pending question is asked again and filled slots stay.
+Thin actions over salesbot.knowledge (retrieval, the quote rule) and salesbot.llm (the model call):
+1. a message that names a product of the inventory is a catalogue turn, never a documents or LLM turn;
+2. when one line of a shop document answers the question beyond doubt, it is quoted (no LLM call, no cost);
+3. otherwise the LLM answers from the top passages;
+4. without an LLM, or when the model is unsure, fails or times out, the customer is told a manager will answer,
+   the question goes to the managers' group and the chat is paused with the reason llm_unsure.
+Inside the order form the rules run the form again after this action, so a pending question is asked again and
+filled slots stay. No shop fact lives in domain.yml: changing a document changes the answer after `make knowledge`.
 """
 from __future__ import annotations
 
@@ -16,14 +20,18 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.catalog import ActionCheckAvailability, names_a_product
+from actions.catalog import ActionCheckAvailability
 from actions.common import current_inventory, customer_from_tracker, latest_text, storage
 from actions.handoff import hand_over, recent_messages
 from salesbot import llm
 from salesbot.catalog import describe_product
 from salesbot.clock import system_clock
-from salesbot.inventory import Inventory
+from salesbot.inventory import Inventory, _product_keys, _token_similarity
+from salesbot.textnorm import phonetic_key, words
+from salesbot.knowledge.answers import STOP_LEMMAS, DocumentAnswerer, Quote, lemma
+from salesbot.knowledge.retrieval import Passage
 from salesbot.settings import Settings, get_settings
+from salesbot.shop_profile import ShopProfile, ShopProfileError, get_profile
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,7 @@ class KnowledgeCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._retriever = None
+        self._answerer: Optional[DocumentAnswerer] = None
         self._stamp: Optional[Tuple[str, float, int]] = None
 
     @staticmethod
@@ -56,21 +65,24 @@ class KnowledgeCache:
             return None
         return str(database), stat.st_mtime, stat.st_size
 
-    def search(self, settings: Settings, question: str, k: int) -> List[llm.Source]:
+    def search(self, settings: Settings, question: str, k: int) -> Tuple[List[Passage], Optional[Quote]]:
+        """The top k passages for the question, and the quote that answers it when retrieval is sure."""
         from salesbot.knowledge import open_retriever
 
         stamp = self._folder_stamp(settings)
         if stamp is None:
             logger.warning("no knowledge base in %s: run `make knowledge`", settings.knowledge_dir)
-            return []
+            return [], None
         with self._lock:
             if self._retriever is None or stamp != self._stamp:
                 self._retriever = open_retriever(settings)
+                self._answerer = DocumentAnswerer(self._retriever.passages)
                 self._stamp = stamp
                 logger.info("knowledge base loaded: %d passages, retriever=%s", len(self._retriever.passages),
                             settings.retriever)
-            retriever = self._retriever
-        return [llm.Source(p.source, p.section, p.text) for p in retriever.search(question, k)]
+            retriever, answerer = self._retriever, self._answerer
+        passages = retriever.search(question, k)
+        return passages, (answerer.answer(question, passages) if answerer else None)
 
 
 _knowledge = KnowledgeCache()
@@ -98,29 +110,78 @@ def fallback_context(tracker: Tracker, inventory: Inventory, passages: List[llm.
     question = latest_text(tracker)
     return llm.FallbackContext(
         question=question, passages=passages, conversation=recent_messages(tracker, 8), order=order,
-        pending_slot=pending, stock_facts=stock_facts(inventory, question, tracker.get_slot("product")))
+        pending_slot=pending, stock_facts=stock_facts(inventory, question, tracker.get_slot("product")),
+        shop=shop_profile_or_none())
 
 
-class ActionLLMFallback(Action):
+def shop_profile_or_none() -> Optional[ShopProfile]:
+    try:
+        return get_profile()
+    except ShopProfileError as error:  # logged; the answer still comes, in a neutral voice
+        logger.error("%s", error)
+        return None
+
+
+# Words of a plain product request that say nothing beyond «show me / sell me this product».
+REQUEST_LEMMAS = frozenset("""
+хотеть нужный нужно надо показать покажите фото фотка цена стоить стоимость наличие купить заказать взять
+размер цвет модель пара штука ещё еще от бренд фирма
+""".split())
+
+
+CLOSE_MATCH = 85.0
+
+
+def is_catalogue_request(inventory: Inventory, text: str) -> bool:
+    """The message asks for a product of the inventory and nothing else («кроссовки нью баланс 574», «можно шарф
+    от хуго босс»): a catalogue turn, whatever the NLU thought. A message that names a product but asks something
+    more («гуччи маломерят?», «туфли жмут, поменяете?») is a question for the documents."""
+    matches = inventory.score_products(text)
+    if not matches:
+        return False
+    # only words that match the product's name closely («кредит» is only fuzzily like «кеды»)
+    product_keys = _product_keys(matches[0].product.name)
+    close = [word for word in matches[0].matched_words
+             if max(_token_similarity(key, phonetic_key(word)) for key in product_keys) >= CLOSE_MATCH]
+    if not close:
+        return False
+    colours = {lemma(word) for colour in inventory.all_colors() for word in colour.split()}
+    close += words(matches[0].product.name)   # «the» of «The North Face» is part of the name, matched or not
+    leftover = [word for word in words(text)
+                if word not in close and not any(ch.isdigit() for ch in word)
+                and lemma(word) not in STOP_LEMMAS | REQUEST_LEMMAS | colours and len(word) > 2]
+    return not leftover
+
+
+class ActionAnswerFromDocuments(Action):
+    """Delivery, payment, returns, hours and other shop questions: the words of the answer come from the documents."""
+
     def name(self) -> Text:
-        return "action_llm_fallback"
+        return "action_answer_from_documents"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        if names_a_product(await current_inventory(), latest_text(tracker)):
+        if is_catalogue_request(await current_inventory(), latest_text(tracker)):
             # «кроссовки нью баланс 574» is a catalogue turn whatever the NLU thought of it: never the LLM's
             return await ActionCheckAvailability().run(dispatcher, tracker, domain)
         settings = get_settings()
         customer = customer_from_tracker(tracker)
         message_id = (tracker.latest_message or {}).get("message_id") or "-"
+        question = latest_text(tracker)
+        try:
+            passages, quote = await asyncio.to_thread(_knowledge.search, settings, question, TOP_PASSAGES)
+        except Exception:  # a broken knowledge folder must not cost the customer an answer from a manager
+            logger.exception("knowledge search failed chat=%s", customer.chat_id)
+            passages, quote = [], None
+        if quote is not None:
+            logger.info("answered from the documents chat=%s message=%s source=%s section=%s coverage=%.2f",
+                        customer.chat_id, message_id, quote.passage.source, quote.passage.section, quote.coverage)
+            dispatcher.utter_message(text=quote.text)
+            return []
         model = chat_model(settings)
         result = llm.LLMResult(llm.NOT_CONFIGURED)
         if model.configured:
-            try:
-                passages = await asyncio.to_thread(_knowledge.search, settings, latest_text(tracker), TOP_PASSAGES)
-            except Exception:  # a broken knowledge folder must not cost the customer an answer from a manager
-                logger.exception("knowledge search failed chat=%s", customer.chat_id)
-                passages = []
-            context = fallback_context(tracker, await current_inventory(), passages)
+            sources = [llm.Source(p.source, p.section, p.text) for p in passages]
+            context = fallback_context(tracker, await current_inventory(), sources)
             result = await model.ask(context, customer.chat_id, message_id)
             await asyncio.to_thread(storage().record_llm_call, customer.chat_id, message_id, model.model,
                                     result.outcome, result.latency_ms, result.prompt_tokens,
@@ -128,8 +189,15 @@ class ActionLLMFallback(Action):
         if result.answered:
             dispatcher.utter_message(text=result.answer)
             return []
-        logger.info("llm fallback hands over chat=%s message=%s outcome=%s", customer.chat_id, message_id,
+        logger.info("shop question handed over chat=%s message=%s outcome=%s", customer.chat_id, message_id,
                     result.outcome)
         dispatcher.utter_message(response="utter_llm_handoff")
         await hand_over(tracker, "llm_unsure", HANDOFF_HEADLINES.get(result.outcome, "Вопрос без ответа"))
         return [ConversationPaused()]
+
+
+class ActionLLMFallback(ActionAnswerFromDocuments):
+    """What the NLU did not understand (nlu_fallback, out_of_scope, Rasa's core fallback): the same path."""
+
+    def name(self) -> Text:
+        return "action_llm_fallback"

@@ -9,6 +9,6 @@ from salesbot.knowledge.retrieval import DEFAULT_EMBEDDING_MODEL, SentenceEmbedd
 SHOP_DOCS = Path(__file__).resolve().parent.parent / "shop" / "knowledge"
 
 
-def build_shop_knowledge(folder: Path) -> Path:
-    build_knowledge(SHOP_DOCS, folder, SentenceEmbedder(DEFAULT_EMBEDDING_MODEL), DEFAULT_EMBEDDING_MODEL)
+def build_shop_knowledge(folder: Path, docs: Path = SHOP_DOCS) -> Path:
+    build_knowledge(docs, folder, SentenceEmbedder(DEFAULT_EMBEDDING_MODEL), DEFAULT_EMBEDDING_MODEL)
     return folder

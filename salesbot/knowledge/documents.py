@@ -13,6 +13,7 @@ from typing import Iterable, List, Optional, Tuple
 
 SUPPORTED_SUFFIXES = (".docx", ".txt", ".md")
 CHUNK_CHARS = 600
+CHAT_SECTION_PREFIX = "переписка "  # section of a chat-export chunk: «переписка 05.03.2024»
 
 # «05.03.2024, 10:14 - Имя: текст»; Android exports, with an optional «[…]» and seconds as iOS writes them.
 _CHAT_LINE = re.compile(
@@ -195,7 +196,7 @@ def chunks_from_chat(source: str, messages: List[ChatMessage]) -> List[Chunk]:
             by_day.append((message.date, [line]))
     for day, lines in by_day:
         for piece in pack(lines):
-            chunks.append(Chunk(source, f"переписка {day}", len(chunks), piece))
+            chunks.append(Chunk(source, f"{CHAT_SECTION_PREFIX}{day}", len(chunks), piece))
     return chunks
 
 
