@@ -160,7 +160,9 @@ class OutboxRepository:
             attempt = connection.execute(sa.select(outbox.c.attempts).where(outbox.c.id == outbox_id)).scalar()
             result = connection.execute(outbox_attempts.insert().values(
                 outbox_id=outbox_id, attempt=attempt, started_at=now, outcome=outcome.value, worker=worker))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def finish_attempt(self, attempt_id: int, outcome: AttemptOutcome, http_status: Optional[int] = None,
                        error: Optional[str] = None) -> None:
