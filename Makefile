@@ -1,12 +1,15 @@
 # The two commands of the README are `make run` and `make test`; the rest are for conversation designers.
 SHELL := /bin/bash
-.PHONY: run test setup train validate bench shop knowledge retrieval clean
+.PHONY: run test lint setup train validate bench shop knowledge retrieval clean
 
 run:        ## set up, train if needed, start sandbox + action server + Rasa server
 	bash scripts/run.sh
 
 test:       ## set up and run every test
 	bash scripts/test.sh
+
+lint:       ## ruff (lint) on everything and mypy on salesbot/ (settings in pyproject.toml)
+	bash scripts/setup.sh && . scripts/common.sh && "$$ACTIONS_VENV/bin/ruff" check . && "$$ACTIONS_VENV/bin/mypy" salesbot
 
 setup:      ## create/update the two venvs
 	bash scripts/setup.sh

@@ -170,8 +170,8 @@ class ChatModel:
             async with AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout,
                                    max_retries=0) as client:
                 # wait_for as well: the client's timeout is per read, this one bounds the whole call.
-                response = await asyncio.wait_for(client.chat.completions.create(
-                    model=self.model, messages=messages, temperature=0.2, max_tokens=400,
+                response = await asyncio.wait_for(client.chat.completions.create(  # type: ignore[call-overload]
+                    model=self.model, messages=messages, temperature=0.2, max_tokens=400,  # plain-dict messages
                     response_format={"type": "json_object"}), timeout=self.timeout)
             usage = getattr(response, "usage", None)
             result = self._judge(response.choices[0].message.content if response.choices else None, messages)

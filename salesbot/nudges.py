@@ -5,7 +5,8 @@ Nudge 2: the next day at 13:00 (shop time) after nudge 1. At most two; the sched
 """
 from __future__ import annotations
 
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from typing import Tuple
 from zoneinfo import ZoneInfo
 

@@ -27,7 +27,8 @@ _RUSSIAN = re.compile(r"^[а-яё]+(?:[ -][а-яё]+)*$")
 PREFERRED_NAMES = {
     ("KZ", "Almaty"): "Алматы", ("KZ", "Astana"): "Астана", ("KZ", "Shymkent"): "Шымкент",
     ("KZ", "Karagandy"): "Караганда", ("KZ", "Aktobe"): "Актобе", ("KZ", "Taraz"): "Тараз",
-    ("KZ", "Pavlodar"): "Павлодар", ("KZ", "Oskemen"): "Усть-Каменогорск", ("KZ", "Ust-Kamenogorsk"): "Усть-Каменогорск",
+    ("KZ", "Pavlodar"): "Павлодар", ("KZ", "Oskemen"): "Усть-Каменогорск",
+    ("KZ", "Ust-Kamenogorsk"): "Усть-Каменогорск",
     ("KZ", "Semey"): "Семей", ("KZ", "Atyrau"): "Атырау", ("KZ", "Kostanay"): "Костанай",
     ("KZ", "Kyzylorda"): "Кызылорда", ("KZ", "Oral"): "Уральск", ("KZ", "Aktau"): "Актау",
     ("KZ", "Petropavl"): "Петропавловск", ("KZ", "Taldykorgan"): "Талдыкорган", ("KZ", "Turkistan"): "Туркестан",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 LETTER_ORDER = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "XXXXL")
 # «2XL» and «XXL» are the same size; the spreadsheet's spelling is what the customer sees.
@@ -70,7 +70,7 @@ def size_sort_key(size: str) -> Tuple[int, float, str]:
         return (2, math.inf, key)
 
 
-def _known_by_key(known: Iterable[str]) -> dict:
+def _known_by_key(known: Iterable[str]) -> Dict[str, str]:
     return {size_key(size): size for size in known if size}
 
 

@@ -6,7 +6,7 @@ to one rough phonetic Latin key, so «шанель» and "Chanel" meet at "sanel
 from __future__ import annotations
 
 import re
-from typing import List
+from typing import Any, List, Tuple
 
 _CYR_TO_LAT = {
     "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z", "и": "i",
@@ -17,7 +17,7 @@ _CYR_TO_LAT = {
 }
 
 # Ordered: longer spellings first, so "ch" is consumed before the lone "c" and "h" rules.
-_PHONETIC_RULES = [
+_PHONETIC_RULES: List[Tuple["re.Pattern[str]", Any]] = [  # (pattern, text or function)
     (re.compile(r"dzh|dz|dj"), "z"),
     (re.compile(r"sch|tch"), "ch"),
     (re.compile(r"(ch)+"), "ch"),

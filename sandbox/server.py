@@ -97,6 +97,7 @@ METHODS: Dict[str, str] = {
     "setSettings": "POST",
     "getStateInstance": "GET",
     "getWaSettings": "GET",
+    "lastOutgoingMessages": "GET",
 }
 _CANONICAL = {name.lower(): name for name in METHODS}
 
@@ -641,7 +642,8 @@ class Sandbox:
             if fault.get("delay_ms"):
                 await asyncio.sleep(fault["delay_ms"] / 1000.0)
             if fault.get("status"):
-                return finish(web.Response(status=fault["status"], text=fault.get("body") or ""))
+                return finish(web.Response(status=fault["status"], text=fault.get("body") or "",
+                                           headers=fault.get("headers") or None))
         if isinstance(body, _Invalid):
             return finish(web.Response(status=400, text=body.message))
         handler = getattr(self, "api_" + method)
@@ -867,6 +869,39 @@ class Sandbox:
         self.settings.update(updates)
         log.info("settings updated: %s", ", ".join(sorted(k for k in updates if k != "webhookUrlToken")))
         return web.json_response({"saveSettings": True})
+
+    async def api_lastOutgoingMessages(self, request, body, files, extra):
+        """Outgoing messages (the bot's API sends and the shop phone's) of the last `minutes` (default 1440),
+        newest first, in GREEN-API's journal shape."""
+        raw = request.query.get("minutes", "1440")
+        try:
+            minutes = float(raw)
+        except ValueError:
+            raise _ApiError(400, "Validation failed. Details: 'minutes' must be a number")
+        since = time.time() - minutes * 60
+        entries = [m for chat in self.chats.values() for m in chat["messages"]
+                   if m["direction"] == "out" and m["timestamp"] >= since]
+        entries.sort(key=lambda m: m["seq"], reverse=True)
+        return web.json_response([self._journal_entry(m) for m in entries], dumps=_dumps)
+
+    @staticmethod
+    def _journal_entry(message: Dict[str, Any]) -> Dict[str, Any]:
+        entry: Dict[str, Any] = {
+            "type": "outgoing", "idMessage": message["idMessage"], "timestamp": message["timestamp"],
+            "typeMessage": message["typeMessage"], "chatId": message["chatId"], "statusMessage": "sent",
+            "sendByApi": message["by"] == "bot", "isForwarded": False, "forwardingScore": 0,
+        }
+        if message["typeMessage"] == "textMessage":
+            entry["textMessage"] = message["text"]
+        elif message["typeMessage"] in ("extendedTextMessage", "quotedMessage"):
+            entry["extendedTextMessage"] = {"text": message["text"]}
+        elif message.get("contact"):
+            contact = message["contact"]
+            entry["contactMessage"] = {"displayName": contact.get("displayName"), "vcard": contact.get("vcard")}
+        elif message.get("urlFile"):
+            entry.update(downloadUrl=message["urlFile"], caption=message.get("caption") or "",
+                         fileName=message.get("fileName"))
+        return entry
 
     async def api_getStateInstance(self, request, body, files, extra):
         return web.json_response({"stateInstance": "authorized"})
@@ -1158,7 +1193,12 @@ class Sandbox:
                 body = _reason(status) if status else ""
             elif not isinstance(body, str):
                 body = _dumps(body)
-            fault = {"method": method, "status": status, "count": count, "delay_ms": delay_ms, "body": body}
+            headers = data.get("headers") or {}
+            if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, (str, int))
+                                                        for k, v in headers.items()):
+                raise BadRequest("'headers' must be an object of header names to strings")
+            fault = {"method": method, "status": status, "count": count, "delay_ms": delay_ms, "body": body,
+                     "headers": {k: str(v) for k, v in headers.items()}}
             known = True
         if "webhook_duplicates" in data:
             self.webhook_duplicates = non_negative_int("webhook_duplicates")

@@ -7,6 +7,13 @@ mkdir -p results
 failures=0
 step() { echo; echo "==> $*"; }
 
+step "lint: ruff check . and mypy salesbot (pyproject.toml)"
+if "$ACTIONS_VENV/bin/ruff" check . && "$ACTIONS_VENV/bin/mypy" salesbot; then
+  echo "lint: passed"
+else
+  failures=$((failures+1))
+fi
+
 step "rasa data validate"
 if "$RASA" data validate --domain domain.yml --data data --config config.yml >results/validate.log 2>&1; then
   echo "rasa data validate: passed"

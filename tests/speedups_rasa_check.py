@@ -39,6 +39,7 @@ def domain():
 def check_event_types() -> None:
     import rasa.shared.utils.common as common
     from rasa.shared.core.events import Event, UserUttered
+
     from connectors import speedups
 
     original = Event.resolve_by_type
@@ -92,7 +93,13 @@ def check_event_types() -> None:
 def conversation(step: int):
     """Events of one conversation, in three saves; fixed timestamps so both runs store the same rows."""
     from rasa.shared.core.events import (
-        ActionExecuted, BotUttered, ConversationPaused, ConversationResumed, SessionStarted, SlotSet, UserUttered,
+        ActionExecuted,
+        BotUttered,
+        ConversationPaused,
+        ConversationResumed,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
     )
 
     t = 1_700_000_000.0 + step * 100
@@ -164,6 +171,7 @@ def check_saved_tracker() -> None:
     from rasa.core.tracker_store import InMemoryTrackerStore
     from rasa.shared.core.events import ConversationPaused
     from rasa.shared.core.trackers import DialogueStateTracker
+
     from connectors import speedups
 
     speedups.install()

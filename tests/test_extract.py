@@ -3,7 +3,6 @@ import pytest
 from salesbot.extract import extract_colors, format_price
 from salesbot.sizes import last_size
 
-
 SHOE_SIZES = [str(n) for n in range(35, 42)] + ["38.5"]
 
 

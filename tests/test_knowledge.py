@@ -9,8 +9,7 @@ import pytest
 
 from salesbot.knowledge import open_retriever
 from salesbot.knowledge.builder import build_knowledge
-from salesbot.knowledge.documents import (
-    UnreadableDocument, looks_like_chat_export, parse_chat_export, read_chunks)
+from salesbot.knowledge.documents import UnreadableDocument, looks_like_chat_export, parse_chat_export, read_chunks
 from salesbot.knowledge.evaluation import load_questions, measure
 from salesbot.knowledge.retrieval import Retriever, SentenceEmbedder
 from salesbot.knowledge.store import KnowledgeStore

@@ -61,7 +61,7 @@ def test_orders_and_side_effects_are_idempotent(store):
     again = store.create_order("order:77011234567@c.us:MSG1", **fields)
     assert first == again and len(store.list_orders()) == 1
     effect = store.claim_effect("group:order:1:text", "order_text", "120363@g.us", {"text": "Новый заказ"})
-    assert effect["status"] == "PENDING"
+    assert effect["status"] == "SENDING"  # claimed for the caller, under a lease
     store.finish_effect("group:order:1:text", EFFECT_SENT, id_message="BAE5")
     assert store.claim_effect("group:order:1:text", "order_text", "120363@g.us", {"text": "Новый заказ"}) is None
 

@@ -21,9 +21,14 @@ MAX_MESSAGE_LENGTH = 4000  # GREEN-API takes 20000; shorter pieces read better o
 
 
 class GreenApiError(Exception):
-    def __init__(self, method: str, status: Optional[int], body: str):
+    """`status` None = no HTTP answer: `connect_failed` (the request never left) or `timed_out` (it may have
+    been performed); `retry_after` = seconds from a Retry-After header."""
+
+    def __init__(self, method: str, status: Optional[int], body: str, retry_after: Optional[float] = None,
+                 timed_out: bool = False, connect_failed: bool = False):
         super().__init__(f"GREEN-API {method} failed: HTTP {status}: {body[:300]}")
         self.method, self.status, self.body = method, status, body
+        self.retry_after, self.timed_out, self.connect_failed = retry_after, timed_out, connect_failed
 
     @property
     def retryable(self) -> bool:
@@ -39,6 +44,27 @@ class GreenApiConfig:
     retries: int = 4
     backoff_base: float = 0.5
     timeout: float = 15.0
+
+
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds of a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> List[str]:
@@ -105,12 +131,16 @@ class GreenApiClient:
                             return await response.json(content_type=None)
                         except ValueError:
                             return body
-                    last_error = GreenApiError(method, response.status, self._mask(body))
+                    last_error = GreenApiError(method, response.status, self._mask(body),
+                                               retry_after=parse_retry_after(response.headers.get("Retry-After")))
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                last_error = GreenApiError(method, None, self._mask(f"{type(exc).__name__}: {exc}"))
+                last_error = GreenApiError(method, None, self._mask(f"{type(exc).__name__}: {exc}"),
+                                           timed_out=isinstance(exc, asyncio.TimeoutError),
+                                           connect_failed=isinstance(exc, aiohttp.ClientConnectorError))
             if not last_error.retryable or attempt == attempts - 1:
                 break
             delay = self.config.backoff_base * (2 ** attempt) * (1 + random.random() * 0.2)
+            delay = max(delay, min(last_error.retry_after or 0.0, 60.0))
             logger.warning("greenapi %s attempt %d failed (%s), retrying in %.2fs",
                            method, attempt + 1, last_error.status or "network", delay)
             await self._sleep(delay)
@@ -155,6 +185,13 @@ class GreenApiClient:
 
     async def send_typing(self, chat_id: str, typing_time_ms: int = 2000) -> None:
         await self.call("sendTyping", json={"chatId": chat_id, "typingTime": typing_time_ms}, retries=0)
+
+    # -- journals ---------------------------------------------------------------------------------------------
+    async def last_outgoing_messages(self, minutes: int = 60, timeout: Optional[float] = None) -> List[Dict[str, Any]]:
+        """The instance's outgoing messages of the last `minutes` (GREEN-API's journal; may lag a send)."""
+        reply = await self.call("lastOutgoingMessages", http_method="GET", params={"minutes": int(minutes)},
+                                timeout=timeout, retries=0)
+        return [entry for entry in reply if isinstance(entry, dict)] if isinstance(reply, list) else []
 
     # -- polling ----------------------------------------------------------------------------------------------
     async def receive_notification(self, receive_timeout: int = 20) -> Optional[Dict[str, Any]]:

@@ -42,7 +42,7 @@ class InboundMessage:
 
     def metadata(self) -> Dict[str, Any]:
         """What the channel attaches to the Rasa message (actions read it from the tracker)."""
-        data = {"chat_id": self.chat_id, "id_message": self.id_message, "sender_name": self.sender_name,
+        data: Dict[str, Any] = {"chat_id": self.chat_id, "id_message": self.id_message, "sender_name": self.sender_name,
                 "type_message": self.type_message, "channel": "greenapi"}
         if self.attachment:
             data["attachment"] = self.attachment
@@ -72,7 +72,8 @@ def _text_of(message_data: Dict[str, Any]) -> tuple:
         data = message_data.get("fileMessageData") or {}
         attachment = {"type": type_message, "url": data.get("downloadUrl"), "mime_type": data.get("mimeType"),
                       "file_name": data.get("fileName")}
-        caption = data.get("caption") or "" if type_message in ("imageMessage", "videoMessage", "documentMessage") else ""
+        captioned = type_message in ("imageMessage", "videoMessage", "documentMessage")
+        caption = data.get("caption") or "" if captioned else ""
         return caption, attachment
     if type_message == "locationMessage":
         return "", {"type": "location", **(message_data.get("locationMessageData") or {})}

@@ -164,6 +164,7 @@ class Retriever:
         self._ngrams = NgramIndex([p.text for p in self.passages]) if mode != "embedding" else None
 
     def _dense_scores(self, query: str) -> List[float]:
+        assert self._embedder is not None and self._vectors is not None  # checked in __init__ for these modes
         query_vector = np.asarray(self._embedder.embed([query])[0], dtype=np.float32)
         return (self._vectors @ query_vector).tolist()
 
@@ -171,9 +172,11 @@ class Retriever:
         if not self.passages:
             return []
         if self.mode == "ngram":
+            assert self._ngrams is not None
             return self._ngrams.scores(query)
         if self.mode == "embedding":
             return self._dense_scores(query)
+        assert self._ngrams is not None
         dense, grams = _scaled(self._dense_scores(query)), _scaled(self._ngrams.scores(query))
         return [self.dense_weight * d + (1 - self.dense_weight) * g for d, g in zip(dense, grams)]
 

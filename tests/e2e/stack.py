@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 import os
 import socket
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, Optional
 

@@ -1,0 +1,53 @@
+"""The app's own tables (not Rasa's tracker store): SQLAlchemy Core schema, status enums, Alembic migrations and
+one small repository per aggregate. `open_database(url)` gives a migrated `Database`; `Repositories(db)` the lot.
+"""
+from __future__ import annotations
+
+from salesbot.db.engine import DEFAULT_DATABASE_URL, ClockLike, Database, create_engine
+from salesbot.db.enums import (
+    AttemptOutcome,
+    HandoffAction,
+    HandoffReason,
+    InboxStatus,
+    LlmOutcome,
+    NudgeStatus,
+    OrderStatus,
+    OutboxStatus,
+)
+from salesbot.db.handoffs import HandoffRepository
+from salesbot.db.llm_calls import LlmCallRepository
+from salesbot.db.messages import InboxRepository, MessageRepository
+from salesbot.db.migrate import upgrade_to_head
+from salesbot.db.nudges import NudgeRepository
+from salesbot.db.orders import OrderRepository
+from salesbot.db.outbox import OutboxRepository
+
+
+def open_database(database_url: str, clock: ClockLike = None, migrate: bool = True) -> Database:
+    """An engine over `database_url`, migrated to the newest revision (Alembic `upgrade head`)."""
+    db = Database(database_url, clock)
+    if migrate:
+        upgrade_to_head(db.engine)
+    return db
+
+
+class Repositories:
+    """Every repository over one Database."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.messages = MessageRepository(db)
+        self.inbox = InboxRepository(db)
+        self.orders = OrderRepository(db)
+        self.outbox = OutboxRepository(db)
+        self.handoffs = HandoffRepository(db)
+        self.nudges = NudgeRepository(db)
+        self.llm_calls = LlmCallRepository(db)
+
+
+__all__ = [
+    "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "HandoffAction", "HandoffReason", "HandoffRepository",
+    "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NudgeRepository",
+    "NudgeStatus", "OrderRepository", "OrderStatus", "OutboxRepository", "OutboxStatus", "Repositories",
+    "create_engine", "open_database", "upgrade_to_head",
+]

@@ -1,0 +1,66 @@
+"""Reminders to silent customers: one row per chat, claimed atomically before it is sent."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+
+from salesbot.db.engine import Database
+from salesbot.db.enums import NudgeStatus, as_text
+from salesbot.db.schema import nudges
+
+
+class NudgeRepository:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def schedule(self, chat_id: str, stage: int, due_at: float, now: Optional[float] = None) -> None:
+        now = self.db.now() if now is None else now
+        with self.db.write() as connection:
+            connection.execute(nudges.delete().where(nudges.c.chat_id == chat_id))
+            connection.execute(nudges.insert().values(chat_id=chat_id, stage=stage, due_at=due_at,
+                                                      status=NudgeStatus.PENDING.value, updated_at=now))
+
+    def cancel_pending(self, chat_id: str, now: Optional[float] = None) -> bool:
+        """Cancel the chat's pending nudge (a write only when there is one). True when one was cancelled."""
+        now = self.db.now() if now is None else now
+        pending = (nudges.c.chat_id == chat_id) & (nudges.c.status == NudgeStatus.PENDING.value)
+        with self.db.read() as connection:
+            if connection.execute(sa.select(nudges.c.chat_id).where(pending)).first() is None:
+                return False
+        with self.db.write() as connection:
+            return bool(connection.execute(nudges.update().where(pending).values(
+                status=NudgeStatus.CANCELLED.value, updated_at=now)).rowcount == 1)
+
+    def get(self, chat_id: str) -> Optional[Dict[str, Any]]:
+        with self.db.read() as connection:
+            row = connection.execute(sa.select(nudges).where(nudges.c.chat_id == chat_id)).mappings().first()
+            return dict(row) if row else None
+
+    def claim_due(self, now: float) -> List[Dict[str, Any]]:
+        """Atomically move due pending nudges to 'sending'; each is returned to exactly one caller."""
+        with self.db.read() as connection:
+            due = [dict(r) for r in connection.execute(sa.select(nudges).where(
+                (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now))).mappings()]
+        claimed = []
+        for row in due:
+            with self.db.write() as connection:
+                result = connection.execute(nudges.update().where(
+                    (nudges.c.chat_id == row["chat_id"]) & (nudges.c.status == NudgeStatus.PENDING.value)
+                    & (nudges.c.stage == row["stage"])).values(status=NudgeStatus.SENDING.value, updated_at=now))
+                if result.rowcount == 1:
+                    claimed.append(row)
+        return claimed
+
+    def finish(self, chat_id: str, stage: int, status: str, now: Optional[float] = None,
+               next_due: Optional[float] = None) -> None:
+        """Mark a claimed nudge done; with `next_due`, the next stage is scheduled in the same transaction,
+        so a crash right after a send can never lose the follow-up."""
+        now = self.db.now() if now is None else now
+        values: Dict[str, Any] = dict(status=NudgeStatus(as_text(status)).value, updated_at=now)
+        if next_due is not None:
+            values.update(stage=stage + 1, due_at=next_due, status=NudgeStatus.PENDING.value)
+        with self.db.write() as connection:
+            connection.execute(nudges.update().where(
+                (nudges.c.chat_id == chat_id) & (nudges.c.stage == stage)
+                & (nudges.c.status == NudgeStatus.SENDING.value)).values(**values))

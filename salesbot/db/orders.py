@@ -1,0 +1,38 @@
+"""Orders: stored once per key."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+
+from salesbot.db.engine import Database
+from salesbot.db.enums import OrderStatus
+from salesbot.db.schema import orders
+
+
+class OrderRepository:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, order_key: str, **fields: Any) -> Dict[str, Any]:
+        """Store an order once per key; a repeated call returns the stored row unchanged."""
+        now = self.db.now()
+        statement = self.db.insert(orders).values(
+            order_key=order_key, status=OrderStatus.NEW.value, created_at=now, updated_at=now, **fields
+        ).on_conflict_do_nothing()
+        with self.db.write() as connection:
+            connection.execute(statement)
+            row = connection.execute(sa.select(orders).where(orders.c.order_key == order_key)).mappings().one()
+        return dict(row)
+
+    def set_status(self, order_id: int, status: str) -> None:
+        with self.db.write() as connection:
+            connection.execute(orders.update().where(orders.c.id == order_id).values(
+                status=OrderStatus(status).value, updated_at=self.db.now()))
+
+    def list(self, chat_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        query = sa.select(orders).order_by(orders.c.id)
+        if chat_id:
+            query = query.where(orders.c.chat_id == chat_id)
+        with self.db.read() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]

@@ -1,0 +1,145 @@
+"""The app's tables at the newest migration (SQLAlchemy Core). Times are epoch seconds (floats) from one clock.
+
+Changing a table here needs a new revision in salesbot/db/migrations/versions/; tests/test_db_migrations.py
+checks that the migrated database matches this metadata.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# -- messages: dedupe of incoming notifications, the bot's own sends, the durable inbox -------------------------
+processed_messages = sa.Table(
+    "processed_messages", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("id_message", sa.String(128), primary_key=True),
+    sa.Column("type_webhook", sa.String(64), nullable=False, default=""),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+sent_messages = sa.Table(
+    "sent_messages", metadata,
+    sa.Column("id_message", sa.String(128), primary_key=True),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+inbox = sa.Table(
+    "inbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("id_message", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),  # typeWebhook, or the source of the message
+    sa.Column("body", sa.Text, nullable=False),  # JSON
+    sa.Column("status", sa.String(16), nullable=False),  # InboxStatus
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("chat_id", "id_message", name="uq_inbox_chat_message"),
+    sa.Index("ix_inbox_status_id", "status", "id"),
+)
+
+# -- orders ---------------------------------------------------------------------------------------------------
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("customer_name", sa.String(255), nullable=False, default=""),
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("product", sa.String(255), nullable=False),
+    sa.Column("size", sa.String(16), nullable=True),
+    sa.Column("color", sa.String(64), nullable=True),
+    sa.Column("city", sa.String(128), nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("price", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),  # OrderStatus
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# -- outbox: every outgoing side effect, sent by the relay (salesbot/outbox.py) -------------------------------------
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("effect_key", sa.String(255), nullable=False, unique=True),  # the idempotency key
+    sa.Column("kind", sa.String(64), nullable=False),  # picks the sender
+    sa.Column("chat_id", sa.String(128), nullable=False),  # the customer's chat it concerns (or the target)
+    sa.Column("payload", sa.Text, nullable=False),  # JSON
+    sa.Column("status", sa.String(16), nullable=False),  # OutboxStatus
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("id_message", sa.String(128), nullable=True),  # what the receiver called it (GREEN-API idMessage)
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    # revision 0002
+    sa.Column("target", sa.Text, nullable=False, server_default=""),  # chatId, address, URL...
+    sa.Column("sequence_key", sa.String(255), nullable=True),  # rows with one key are sent in id order
+    sa.Column("next_attempt_at", sa.Float, nullable=True),  # NULL = due now
+    sa.Column("lease_until", sa.Float, nullable=True),  # a SENDING row past this goes back to due
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("check_delivery", sa.Boolean, nullable=False, server_default=sa.false()),  # outcome unknown
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Index("ix_outbox_status_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_sequence_key", "sequence_key"),
+)
+
+outbox_attempts = sa.Table(
+    "outbox_attempts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("outcome", sa.String(24), nullable=False),  # AttemptOutcome
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("worker", sa.String(64), nullable=True),
+)
+
+# -- handoffs: who has the chat, bot or manager ------------------------------------------------------------------------
+handoffs = sa.Table(
+    "handoffs", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # HandoffReason
+    sa.Column("by", sa.String(128), nullable=False, default=""),
+    sa.Column("last_manager_at", sa.Float, nullable=True),
+)
+
+handoff_log = sa.Table(
+    "handoff_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),  # HandoffAction
+    sa.Column("reason", sa.String(32), nullable=False),  # HandoffReason
+    sa.Column("by", sa.String(128), nullable=False, default=""),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+# -- nudges: reminders to silent customers ---------------------------------------------------------------------------
+nudges = sa.Table(
+    "nudges", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.Integer, nullable=False),
+    sa.Column("due_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # NudgeStatus
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# -- LLM calls: what the fallback cost ---------------------------------------------------------------------------------
+llm_calls = sa.Table(
+    "llm_calls", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("id_message", sa.String(128), nullable=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),  # LlmOutcome
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=True),
+    sa.Column("completion_tokens", sa.Integer, nullable=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
