@@ -27,11 +27,11 @@ from salesbot import llm
 from salesbot.catalog import describe_product
 from salesbot.clock import system_clock
 from salesbot.inventory import Inventory, _product_keys, _token_similarity
-from salesbot.textnorm import phonetic_key, words
 from salesbot.knowledge.answers import STOP_LEMMAS, DocumentAnswerer, Quote, lemma
 from salesbot.knowledge.retrieval import Passage
 from salesbot.settings import Settings, get_settings
 from salesbot.shop_profile import ShopProfile, ShopProfileError, get_profile
+from salesbot.textnorm import phonetic_key, words
 
 logger = logging.getLogger(__name__)
 

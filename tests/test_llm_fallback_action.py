@@ -34,7 +34,7 @@ def llm_env(shop_env, knowledge_dir, stub, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "shop-model")
-    monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "2")  # 1 s was flaky on a loaded machine
     _clear_caches()
     return shop_env
 

@@ -75,7 +75,7 @@ def test_malformed_payloads_get_400_and_the_server_keeps_answering(stack, raw):
     url = f"{stack.rasa}/webhooks/greenapi/webhook"
     status, body = http("POST", url, raw=raw, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
     assert status == 400 and body["error"]
-    assert "Шоурум" in stack.turn("77011110004@c.us", "до скольки вы работаете")[0]
+    assert "Оттенок" in stack.turn("77011110004@c.us", "здравствуйте")[0]
 
 
 def test_api_echo_and_status_webhooks_never_reach_the_dialogue(stack):
@@ -143,10 +143,10 @@ def test_photos_are_uploaded_to_the_media_host(stack):
 def test_messages_triggered_through_the_http_api_reach_whatsapp(stack):
     chat = "77011110011@c.us"
     status, _ = http("POST", f"{stack.rasa}/conversations/{chat}/trigger_intent"
-                             f"?output_channel=greenapi&token={RASA_API_TOKEN}", {"name": "ask_delivery"})
+                             f"?output_channel=greenapi&token={RASA_API_TOKEN}", {"name": "greet"})
     assert status == 200
     texts = wait_until(lambda: [m["text"] for m in stack.bot_messages(chat)], what="the triggered reply")
-    assert texts and "Доставка по Алматы" in texts[0]
+    assert texts and "Оттенок" in texts[0]
 
 
 def test_polling_backs_off_on_errors_without_busy_looping(polling_stack):
