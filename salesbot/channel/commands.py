@@ -35,6 +35,8 @@ class ManagerCommands:
         if command.verb == "list":
             return texts.list_text(await self.handoff.paused_chats(), self.tz_name)
         target = command.chat_id
+        if target is None:  # parse_command gives a chat for on/off/status; kept for the type checker
+            return texts.USAGE
         who = texts.describe_chat(target)
         state = await self.handoff.state(target)
         if state is None and not await self.chat_known(target):
