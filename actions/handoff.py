@@ -2,7 +2,6 @@
 and the chat is paused until a manager hands it back."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Dict, List, Text
 
@@ -12,19 +11,27 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_from_tracker, storage
 from actions.notifier import group_poster
+from salesbot.channel.handoff import BY_BOT, HandoffService
 from salesbot.clock import system_clock
 from salesbot.notifications import escalate_to_group
+from salesbot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 
 def recent_messages(tracker: Tracker, limit: int = 6) -> List[str]:
-    lines = []
+    lines: List[str] = []
     for event in tracker.events:
+        metadata = event.get("metadata") or {}
         if event.get("event") == "user" and event.get("text"):
             lines.append(f"— клиент: {event['text']}")
+        elif event.get("event") == "bot" and metadata.get("dropped"):
+            # a reply computed but never sent (a manager took the chat): the customer did not see it
+            unsent = f"— бот: {str(metadata.get('dropped_text') or '')[:200]}"
+            if unsent in lines:
+                del lines[len(lines) - 1 - lines[::-1].index(unsent)]
         elif event.get("event") == "bot" and event.get("text"):
-            author = "менеджер" if (event.get("metadata") or {}).get("author") == "manager" else "бот"
+            author = "менеджер" if metadata.get("author") == "manager" else "бот"
             lines.append(f"— {author}: {event['text'][:200]}")
     return lines[-limit:]
 
@@ -35,7 +42,9 @@ async def hand_over(tracker: Tracker, reason: str, headline: str) -> None:
     message_id = (tracker.latest_message or {}).get("message_id") or "-"
     await escalate_to_group(group_poster(), customer, f"{reason}:{customer.chat_id}:{message_id}", headline,
                             recent_messages(tracker))
-    await asyncio.to_thread(storage().pause_chat, customer.chat_id, reason, "bot", system_clock().now())
+    # through the one pause authority; the action's ConversationPaused is Rasa's copy of it
+    handoff = HandoffService(storage(), system_clock(), get_settings().handoff_auto_resume_minutes)
+    await handoff.pause(customer.chat_id, reason, BY_BOT)
 
 
 class ActionRequestManager(Action):

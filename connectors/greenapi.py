@@ -1,40 +1,44 @@
 """Rasa custom channel `greenapi`: WhatsApp through GREEN-API (webhooks at /webhooks/greenapi/webhook, or polling).
 
-The webhook answers 200 at once and hands the message to a per-chat worker, so messages of one chat are
-processed in order and different chats in parallel. Every message is deduplicated on chatId + idMessage in
-the app's database before it reaches the dialogue, so a redelivered webhook or a polled copy is answered once.
+A thin layer: it parses and authorises webhooks and hands them to `salesbot.channel` (per-chat ordered worker,
+handoff service, manager commands, nudges, poller), and adapts Rasa to it: `RasaConversation` runs a turn and
+writes to the tracker, `RasaPauseMirror` derives Rasa's ConversationPaused/Resumed from the database's pause,
+`GreenAPIOutput` sends the bot's messages and drops a turn's reply when a manager took the chat meanwhile.
 """
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections import OrderedDict
 import json
 import logging
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import unquote, urlparse
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
-
 from connectors.conversation import append_events, fetch_tracker
 from connectors.speedups import saved_tracker
-from salesbot import handoff as handoff_texts
+from salesbot.channel.commands import ManagerCommands
+from salesbot.channel.handoff import HandoffService
+from salesbot.channel.inbound import InboundRouter, TurnResult
+from salesbot.channel.nudges import NudgeScheduler
+from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (RecentIds: former home)
+from salesbot.channel.poller import Poller
+from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
-from salesbot.greenapi.webhooks import (
-    NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook,
-)
-from salesbot.nudges import NUDGE_TEXTS, first_nudge_at, second_nudge_at
+from salesbot.greenapi.webhooks import InboundMessage, WebhookError, parse_webhook
 from salesbot.settings import Settings, get_settings
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 
 logger = logging.getLogger(__name__)
+
+DROPPED_REASON = "manager_took_over"
 
 
 def client_from_settings(settings: Settings) -> GreenApiClient:
@@ -44,57 +48,34 @@ def client_from_settings(settings: Settings) -> GreenApiClient:
     ))
 
 
-_background_tasks: set = set()
-
-
-def background(coroutine) -> None:
-    """Run a coroutine without awaiting it; errors are logged, the task is kept referenced until done."""
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _background_tasks.add(task)
-
-    def done(finished: asyncio.Task) -> None:
-        _background_tasks.discard(finished)
-        if not finished.cancelled() and finished.exception():
-            logger.error("background task failed: %s", finished.exception())
-
-    task.add_done_callback(done)
-
-
-class RecentIds:
-    """The last ids the bot sent, in memory (bounded)."""
-
-    def __init__(self, limit: int = 20000):
-        self._ids: "OrderedDict[str, None]" = OrderedDict()
-        self.limit = limit
-
-    def add_all(self, ids) -> None:
-        for id_message in ids:
-            self._ids[id_message] = None
-        while len(self._ids) > self.limit:
-            self._ids.popitem(last=False)
-
-    def __contains__(self, id_message: str) -> bool:
-        return id_message in self._ids
-
-
 class GreenAPIOutput(OutputChannel):
-    """Sends the bot's messages; a message that still fails after the retries is recorded as FAILED."""
+    """Sends the bot's messages; a message that still fails after the retries is recorded as FAILED. With
+    `still_ours` (a customer turn), each send first checks that no manager took the chat meanwhile; a message
+    computed before the manager's is dropped instead and listed in `dropped_texts`."""
 
     @classmethod
     def name(cls) -> Text:
         return "greenapi"
 
     def __init__(self, client: GreenApiClient, storage: Storage, clock: Optional[Clock] = None,
-                 recent_sent: Optional["RecentIds"] = None):
+                 own_sends: Optional[OwnSends] = None,
+                 taken_by_people: Optional[Callable[[str], Awaitable[bool]]] = None):
         self.client = client
         self.storage = storage
         self.clock = clock or system_clock()
-        self.recent_sent = recent_sent if recent_sent is not None else RecentIds()
-        self.sent_texts: list = []  # what this output sent, so the channel knows how the turn ended
+        self.own_sends = own_sends if own_sends is not None else OwnSends(storage, self.clock)
+        self.taken_by_people = taken_by_people
+        self.sent_texts: List[str] = []     # what this output sent, so the channel knows how the turn ended
+        self.dropped_texts: List[str] = []  # what it did not send because a manager took the chat
 
     async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
         if recipient_id.endswith("@g.us"):
             logger.info("chat=%s: not replying into a group", recipient_id)
+            return
+        if self.taken_by_people is not None and (self.dropped_texts or await self.taken_by_people(recipient_id)):
+            self.dropped_texts.append(payload.get("message") or payload.get("path") or payload.get("url") or kind)
+            logger.info("chat=%s %s dropped: a manager took the chat while the reply was computed",
+                        recipient_id, kind)
             return
         try:
             result = await send()
@@ -105,10 +86,7 @@ class GreenAPIOutput(OutputChannel):
             await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
             return
         ids = [i for i in (result if isinstance(result, list) else [result]) if i]
-        # GREEN-API may report the bot's own sends as outgoingMessageReceived: they must never pause the chat.
-        # Kept in memory at once, and in the database (for after a restart) without delaying the turn.
-        self.recent_sent.add_all(ids)
-        background(asyncio.to_thread(self.storage.remember_sent, recipient_id, ids, self.clock.now()))
+        self.own_sends.remember(recipient_id, ids)  # its echo must never pause the chat
         if kind == "text":
             self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
@@ -136,6 +114,72 @@ class GreenAPIOutput(OutputChannel):
             await self.send_text_message(recipient_id, text)
 
 
+class RasaPauseMirror:
+    """Rasa's tracker follows the database's pause (the one authority)."""
+
+    def __init__(self, channel: "GreenAPIInput"):
+        self.channel = channel
+
+    async def paused(self, chat_id: str) -> None:
+        if self.channel.agent is not None:
+            await append_events(self.channel.agent, chat_id, [], ensure_paused=True)
+
+    async def resumed(self, chat_id: str) -> None:
+        if self.channel.agent is not None:
+            await append_events(self.channel.agent, chat_id, [ConversationResumed()])
+
+
+class RasaConversation:
+    """The `Conversation` of salesbot.channel.inbound, over Rasa's agent (in-process, under its conversation lock)."""
+
+    def __init__(self, channel: "GreenAPIInput", on_new_message: Callable[[UserMessage], Awaitable[Any]]):
+        self.channel = channel
+        self.on_new_message = on_new_message
+
+    async def run_turn(self, message: InboundMessage) -> TurnResult:
+        output = self.channel.turn_output()
+        turn: Dict[str, Any] = {"sender_id": message.chat_id}
+        token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
+        try:
+            await self.on_new_message(UserMessage(
+                text=message.text, output_channel=output, sender_id=message.chat_id,
+                input_channel=GreenAPIInput.name(), message_id=message.id_message, metadata=message.metadata(),
+            ))
+        finally:
+            saved_tracker.reset(token)
+        if output.dropped_texts:
+            # the transcript says what was computed and not sent; these carry no text, so nothing is re-sent
+            await append_events(self.channel.agent, message.chat_id, [
+                BotUttered(None, metadata={"dropped": True, "dropped_text": text, "reason": DROPPED_REASON})
+                for text in output.dropped_texts])
+        tracker = turn.get("tracker")
+        if tracker is None and output.sent_texts and "?" in output.sent_texts[-1]:  # only a nudge needs it
+            tracker = await fetch_tracker(self.channel.agent, message.chat_id)
+        intent = tracker.latest_message.intent.get("name") if tracker is not None and tracker.latest_message \
+            else None
+        return TurnResult(list(output.sent_texts), list(output.dropped_texts), intent)
+
+    async def record_while_paused(self, message: InboundMessage) -> None:
+        await append_events(self.channel.agent, message.chat_id, [
+            UserUttered(message.text or None, metadata=message.metadata(), message_id=message.id_message),
+        ], ensure_paused=True)
+
+    async def record_manager_message(self, message: InboundMessage) -> None:
+        """For the transcript only: a bot event with author=manager is never sent."""
+        await append_events(self.channel.agent, message.chat_id, [
+            BotUttered(message.text or "", metadata={"author": "manager", "id_message": message.id_message}),
+        ], ensure_paused=True)
+
+    async def send_text(self, chat_id: str, text: str) -> None:
+        await self.channel.get_output_channel().send_text_message(chat_id, text)
+
+    async def record_nudge(self, chat_id: str, text: str, stage: int) -> None:
+        await append_events(self.channel.agent, chat_id, [BotUttered(text, metadata={"nudge": stage})])
+
+    async def known(self, chat_id: str) -> bool:
+        return await fetch_tracker(self.channel.agent, chat_id) is not None
+
+
 class GreenAPIInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -150,15 +194,14 @@ class GreenAPIInput(InputChannel):
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.clock = system_clock()
         self._client: Optional[GreenApiClient] = None
         self._storage: Optional[Storage] = None
-        self._queues: Dict[str, asyncio.Queue] = {}
-        self._workers: Dict[str, asyncio.Task] = {}
-        self._poller: Optional[asyncio.Task] = None
-        self._scheduler: Optional[asyncio.Task] = None
+        self._own_sends: Optional[OwnSends] = None
+        self._handoff: Optional[HandoffService] = None
+        self._router: Optional[InboundRouter] = None
+        self._background: List[asyncio.Task] = []
         self._app = None
-        self.clock = system_clock()
-        self.recent_sent = RecentIds()
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -173,12 +216,40 @@ class GreenAPIInput(InputChannel):
             self._storage = get_storage(self.settings.database_url)
         return self._storage
 
-    def get_output_channel(self) -> OutputChannel:
-        return GreenAPIOutput(self.client, self.storage, self.clock, self.recent_sent)
+    @property
+    def own_sends(self) -> OwnSends:
+        if self._own_sends is None:
+            self._own_sends = OwnSends(self.storage, self.clock)
+        return self._own_sends
+
+    @property
+    def handoff(self) -> HandoffService:
+        if self._handoff is None:
+            self._handoff = HandoffService(self.storage, self.clock, self.settings.handoff_auto_resume_minutes,
+                                           RasaPauseMirror(self))
+        return self._handoff
 
     @property
     def agent(self):
         return self._app.ctx.agent if self._app is not None else None
+
+    def get_output_channel(self) -> OutputChannel:
+        return GreenAPIOutput(self.client, self.storage, self.clock, self.own_sends)
+
+    def turn_output(self) -> GreenAPIOutput:
+        """The output of a customer turn: its sends check that no manager took the chat meanwhile."""
+        return GreenAPIOutput(self.client, self.storage, self.clock, self.own_sends, self.handoff.taken_by_people)
+
+    def router(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> InboundRouter:
+        if self._router is None:
+            conversation = RasaConversation(self, on_new_message)
+            commands = ManagerCommands(self.handoff, self.settings.manager_numbers, self.settings.tz_name,
+                                       conversation.known)
+            nudges = NudgeScheduler(self.storage, self.clock, self.handoff, self.settings.nudges_enabled,
+                                    self.settings.tz_name, self.settings.work_hours, conversation.send_text,
+                                    conversation.record_nudge)
+            self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation)
+        return self._router
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -211,248 +282,27 @@ class GreenAPIInput(InputChannel):
             except WebhookError as exc:
                 logger.warning("webhook rejected: %s", exc)
                 return response.json({"error": str(exc)}, status=400)
-            await self.accept(message, on_new_message)
+            # (durable inbox: store the message RECEIVED here, before the 200)
+            await self.router(on_new_message).accept(message)
             return response.json({"status": "accepted"})
 
         @bp.listener("after_server_start")
         async def start_background(app, _loop) -> None:
             self._app = app
-            self._scheduler = asyncio.create_task(self.scheduler())
+            router = self.router(on_new_message)
+            self._background.append(asyncio.create_task(
+                run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds)))
             if self.settings.green_api_polling:
-                self._poller = asyncio.create_task(self.poll(on_new_message))
+                self._background.append(asyncio.create_task(Poller(self.client, router.accept).run_forever()))
                 logger.info("GREEN-API polling started")
 
         @bp.listener("before_server_stop")
         async def stop(app, _loop) -> None:
-            for task in (self._poller, self._scheduler):
-                if task:
-                    task.cancel()
-            for task in self._workers.values():
+            for task in self._background:
                 task.cancel()
+            if self._router is not None:
+                await self._router.worker.stop()
             if self._client:
                 await self._client.close()
 
         return bp
-
-    # -- processing ----------------------------------------------------------------------------------------------
-    async def accept(self, message: InboundMessage, on_new_message, done: Optional[asyncio.Future] = None) -> None:
-        """Queue a parsed webhook for its chat's worker (ignored kinds are only logged)."""
-        if message.kind == "ignore":
-            logger.info("webhook %s chat=%s id=%s ignored (%s)", message.type_webhook, message.chat_id or "-",
-                        message.id_message or "-", message.reason)
-            if done and not done.done():
-                done.set_result(True)
-            return
-        queue = self._queues.get(message.chat_id)
-        if queue is None:
-            queue = self._queues[message.chat_id] = asyncio.Queue()
-            self._workers[message.chat_id] = asyncio.create_task(self._worker(message.chat_id, queue, on_new_message))
-        await queue.put((message, done))
-
-    async def _worker(self, chat_id: str, queue: asyncio.Queue, on_new_message) -> None:
-        while True:
-            message, done = await queue.get()
-            try:
-                await self.process(message, on_new_message)
-                if done and not done.done():
-                    done.set_result(True)
-            except Exception as exc:  # one bad message must not stop the chat's worker
-                logger.exception("chat=%s id=%s processing failed", chat_id, message.id_message)
-                if done and not done.done():
-                    done.set_exception(exc)
-            finally:
-                queue.task_done()
-
-    async def process(self, message: InboundMessage, on_new_message) -> None:
-        fresh = await asyncio.to_thread(self.storage.claim_message, message.chat_id, message.id_message,
-                                        message.type_webhook)
-        if not fresh:
-            logger.info("webhook %s chat=%s id=%s duplicate, skipped", message.type_webhook, message.chat_id,
-                        message.id_message)
-            return
-        logger.info("webhook %s chat=%s id=%s kind=%s", message.type_webhook, message.chat_id, message.id_message,
-                    message.kind)
-        if message.is_group:
-            return  # the managers' group and other groups never get an answer, never pause
-        try:
-            if message.kind == "manager":
-                await self.manager_typed(message)
-            elif self.is_manager_chat(message.chat_id) and handoff_texts.is_handoff_command(message.text):
-                await self.manager_command(message)
-            else:
-                await self.customer_message(message, on_new_message)
-        except Exception:
-            await asyncio.to_thread(self.storage.release_message, message.chat_id, message.id_message)
-            raise
-
-    def is_manager_chat(self, chat_id: str) -> bool:
-        number = chat_id.split("@", 1)[0]
-        return chat_id.endswith("@c.us") and number in self.settings.manager_numbers
-
-    async def customer_message(self, message: InboundMessage, on_new_message) -> None:
-        now = self.clock.now()
-        handoff = await asyncio.to_thread(self.storage.customer_wrote, message.chat_id, now)
-        if await self.still_paused(message.chat_id, now, handoff):
-            # recorded in the conversation for the managers' transcript; no NLU turn, no reply, no nudge
-            await append_events(self.agent, message.chat_id, [
-                UserUttered(message.text or None, metadata=message.metadata(), message_id=message.id_message),
-            ], ensure_paused=True)
-            logger.info("chat=%s id=%s paused: recorded, no reply", message.chat_id, message.id_message)
-            return
-        output = self.get_output_channel()
-        if message.kind in ("non_text", "error_marker"):
-            await output.send_text_message(message.chat_id,
-                                           NON_TEXT_REPLY if message.kind == "non_text" else RESEND_REPLY)
-            return
-        turn: Dict[str, Any] = {"sender_id": message.chat_id}
-        token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
-        try:
-            await on_new_message(UserMessage(
-                text=message.text, output_channel=output, sender_id=message.chat_id, input_channel=self.name(),
-                message_id=message.id_message, metadata=message.metadata(),
-            ))
-        finally:
-            saved_tracker.reset(token)
-        await self.maybe_schedule_nudge(message.chat_id, output.sent_texts, turn.get("tracker"))
-
-    async def still_paused(self, chat_id: str, now: float, row: Optional[Dict[str, Any]] = None) -> bool:
-        """Whether the chat is paused; resumes it first when the managers were silent long enough."""
-        if row is None:
-            row = await asyncio.to_thread(self.storage.handoff, chat_id)
-        if not row or not row["paused"]:
-            return False
-        minutes = self.settings.handoff_auto_resume_minutes
-        last_manager = row["last_manager_at"] or row["since"]
-        if minutes > 0 and now - last_manager >= minutes * 60:
-            await self.resume(chat_id, "auto_resume", "bot", now)
-            return False
-        return True
-
-    async def resume(self, chat_id: str, reason: str, by: str, now: float) -> bool:
-        resumed = await asyncio.to_thread(self.storage.resume_chat, chat_id, reason, by, now)
-        if resumed and self.agent is not None:
-            await append_events(self.agent, chat_id, [ConversationResumed()])
-            logger.info("chat=%s resumed (%s by %s)", chat_id, reason, by)
-        return resumed
-
-    async def manager_typed(self, message: InboundMessage) -> None:
-        """Someone typed on the shop's phone: the bot goes silent in that chat."""
-        if self.is_manager_chat(message.chat_id):
-            return
-        if message.id_message in self.recent_sent or \
-                await asyncio.to_thread(self.storage.was_sent_by_bot, message.id_message):
-            logger.info("chat=%s id=%s is the bot's own send reported as typed: ignored", message.chat_id,
-                        message.id_message)
-            return
-        now = self.clock.now()
-        paused = await asyncio.to_thread(self.storage.pause_chat, message.chat_id, "manager_typed",
-                                         message.sender or "shop phone", now)
-        await append_events(self.agent, message.chat_id, [
-            BotUttered(message.text or "", metadata={"author": "manager", "id_message": message.id_message}),
-        ], ensure_paused=True)
-        logger.info("chat=%s id=%s manager typed: %s", message.chat_id, message.id_message,
-                    "bot paused" if paused else "already paused")
-
-    async def manager_command(self, message: InboundMessage) -> None:
-        command = handoff_texts.parse_command(message.text)
-        now = self.clock.now()
-        tz = self.settings.tz_name
-        manager = f"+{message.chat_id.split('@', 1)[0]}"
-        if command is None:
-            reply = handoff_texts.USAGE
-        elif command.verb == "list":
-            reply = handoff_texts.list_text(await asyncio.to_thread(self.storage.paused_chats), tz)
-        else:
-            known = await asyncio.to_thread(self.storage.handoff, command.chat_id) is not None or \
-                await fetch_tracker(self.agent, command.chat_id) is not None
-            who = handoff_texts.describe_chat(command.chat_id)
-            if not known:
-                reply = f"Чат {who} мне неизвестен. {handoff_texts.USAGE}"
-            elif command.verb == "status":
-                reply = handoff_texts.status_text(command.chat_id,
-                                                  await asyncio.to_thread(self.storage.handoff, command.chat_id), tz)
-            elif command.verb == "on":
-                paused = await asyncio.to_thread(self.storage.pause_chat, command.chat_id, "command", manager, now)
-                if paused:
-                    await append_events(self.agent, command.chat_id, [], ensure_paused=True)
-                reply = f"Бот остановлен в чате {who} ✋" if paused else f"Бот уже на паузе в чате {who}."
-            else:
-                resumed = await self.resume(command.chat_id, "command", manager, now)
-                reply = f"Бот снова отвечает в чате {who} ✅" if resumed else f"Бот и так отвечает в чате {who}."
-        logger.info("manager command from %s: %r", message.chat_id, message.text[:80])
-        await self.get_output_channel().send_text_message(message.chat_id, reply)
-
-    async def maybe_schedule_nudge(self, chat_id: str, sent_texts: list, tracker=None) -> None:
-        """After a turn that ended with the bot's question, remind a silent customer later. `tracker` is the
-        turn's final tracker when the processor handed it over; otherwise it is read from the store."""
-        if not self.settings.nudges_enabled or not sent_texts or "?" not in sent_texts[-1]:
-            return
-        if tracker is None:
-            tracker = await fetch_tracker(self.agent, chat_id)
-        if tracker is None or tracker.is_paused():
-            return
-        if (tracker.latest_message and tracker.latest_message.intent.get("name") == "deny"):
-            return  # the customer said no: no reminders
-        now = self.clock.now()
-        due = first_nudge_at(now, self.settings.tz_name, self.settings.work_hours)
-        await asyncio.to_thread(self.storage.schedule_nudge, chat_id, 1, due, now)
-
-    async def scheduler(self) -> None:
-        """Sends due nudges and resumes chats whose managers went quiet; state lives in the database."""
-        while True:
-            try:
-                await self.run_scheduled_work()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("scheduler round failed")
-            await asyncio.sleep(self.settings.scheduler_poll_seconds)
-
-    async def run_scheduled_work(self) -> None:
-        now = self.clock.now()
-        for row in await asyncio.to_thread(self.storage.paused_chats):
-            await self.still_paused(row["chat_id"], now, row)  # auto-resume when due
-        for nudge in await asyncio.to_thread(self.storage.claim_due_nudges, now):
-            chat_id, stage = nudge["chat_id"], nudge["stage"]
-            handoff = await asyncio.to_thread(self.storage.handoff, chat_id)
-            if handoff and handoff["paused"]:
-                await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "cancelled", now)
-                continue
-            output = self.get_output_channel()
-            text = NUDGE_TEXTS[stage]
-            await output.send_text_message(chat_id, text)
-            next_due = second_nudge_at(now, self.settings.tz_name, self.settings.work_hours) if stage == 1 else None
-            await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "sent", now, next_due)
-            logger.info("chat=%s nudge %d sent", chat_id, stage)
-            await append_events(self.agent, chat_id, [BotUttered(text, metadata={"nudge": stage})])
-
-    async def poll(self, on_new_message) -> None:
-        """receiveNotification long-poll; delete each notification only after it was processed."""
-        backoff = 1.0
-        while True:
-            try:
-                item = await self.client.receive_notification(receive_timeout=20)
-                backoff = 1.0
-                if not item:
-                    continue
-                receipt_id = item.get("receiptId")
-                try:
-                    message = parse_webhook(item.get("body"))
-                except WebhookError as exc:
-                    logger.warning("polled notification %s dropped: %s", receipt_id, exc)
-                else:
-                    done = asyncio.get_running_loop().create_future()
-                    await self.accept(message, on_new_message, done)
-                    try:
-                        await done
-                    except Exception:
-                        logger.warning("notification %s failed; it is kept for a retry", receipt_id)
-                        await asyncio.sleep(backoff)
-                        continue
-                await self.client.delete_notification(receipt_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("polling error: %s; retrying in %.0fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 60.0)

@@ -25,12 +25,17 @@ def parse_args(argv: Optional[List[str]] = None) -> Tuple[SandboxConfig, str]:
     p.add_argument("--group-name", default=d.group_name)
     p.add_argument("--shop-name", default=d.shop_name)
     p.add_argument("--public-url", default="", help="base URL put into urlFile/downloadUrl (default: as requested)")
+    p.add_argument("--webhook-retry-minutes", type=float, default=d.retry_window / 60,
+                   help="how long a webhook that is not accepted keeps being re-delivered")
+    p.add_argument("--bot-health-url", default="", help="probed to show whether the bot is up "
+                   "(default: the webhook URL's folder, e.g. .../webhooks/greenapi/)")
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
     return SandboxConfig(host=a.host, port=a.port, instance_id=a.instance_id, token=a.token,
                          webhook_url=a.webhook_url, webhook_token=a.webhook_token, wid=a.wid,
                          group_id=a.group_id, group_name=a.group_name, shop_name=a.shop_name,
-                         public_url=a.public_url), a.log_level
+                         public_url=a.public_url, retry_window=a.webhook_retry_minutes * 60,
+                         bot_health_url=a.bot_health_url), a.log_level
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -5,8 +5,9 @@ The sandbox plays three roles at once:
 * the GREEN-API instance (``{base}/waInstance{id}/{method}/{token}``) that the bot calls;
 * WhatsApp itself: customers, the shop's phone (managers) and the managers' group, driven through
   the control API under ``/sandbox/`` or through the chat page at ``/``;
-* GREEN-API's notification side: webhooks are pushed to ``webhookUrl`` (with retries, in order per chat)
-  or, when ``webhookUrl`` is empty, queued for ``receiveNotification`` / ``deleteNotification``.
+* GREEN-API's notification side: webhooks are pushed to ``webhookUrl`` (in order per chat; a webhook that is
+  not accepted is re-delivered for minutes with growing delays) or, when ``webhookUrl`` is empty, queued for
+  ``receiveNotification`` / ``deleteNotification``. It also tells whether the bot is up (``/sandbox/bot``).
 
 Only aiohttp is required.  Nothing happens at import time: the state lives in a :class:`Sandbox` object
 that :func:`create_app` builds.
@@ -73,8 +74,17 @@ class SandboxConfig:
     shop_name: str = "Оттенок"
     group_member: str = "77015550001@c.us"  # default sender of customer-side messages in a group
     public_url: str = ""  # base URL for urlFile/downloadUrl; default: the URL the request came to
-    retry_backoff: Tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
+    # A webhook that was not accepted (connection error, timeout, 5xx) is re-delivered after retry_initial
+    # seconds, doubling up to retry_max_delay, until retry_window seconds have passed since its first attempt
+    # (GREEN-API, too, keeps re-sending instead of giving up at once). An explicit retry_backoff tuple
+    # replaces that schedule with fixed delays (one retry per entry), for tests.
+    retry_backoff: Optional[Tuple[float, ...]] = None
+    retry_initial: float = 0.5
+    retry_max_delay: float = 30.0
+    retry_window: float = 600.0
     webhook_timeout: float = 15.0  # seconds for one webhook POST
+    bot_health_url: str = ""  # probed to tell whether the bot is up; default: webhookUrl's folder
+    bot_probe_seconds: float = 1.0  # how often the bot's health is probed while it is down (5x that while up)
     max_log: int = 5000  # calls / deliveries kept in memory
 
     @property
@@ -283,6 +293,16 @@ class Sandbox:
         self.files: Dict[str, Tuple[bytes, str, str]] = {}
         self._receipt_seq = 0  # never reset, so an old receiptId never deletes a new item
         self._session: Optional[aiohttp.ClientSession] = None
+        # Whether the bot answers: learnt from webhook deliveries and from probing its health URL (push mode),
+        # or from its receiveNotification calls (polling mode). Kept across /sandbox/reset.
+        self.bot_up = False
+        self.bot_changed_at = time.time()
+        self.bot_checked_at: Optional[float] = None
+        self.bot_source = "not checked yet"
+        self._last_poll_at: Optional[float] = None
+        self._last_poll_timeout = 0.0
+        self._bot_came_up: Optional["asyncio.Future[None]"] = None
+        self._prober: Optional["asyncio.Task[None]"] = None
         self._reset_state()
 
     # ------------------------------------------------------------------ state
@@ -466,13 +486,83 @@ class Sandbox:
         rec.update(extra)
         self.deliveries.append(rec)
 
+    # ------------------------------------------------------------ bot status
+    def bot_health_url(self) -> str:
+        if self.config.bot_health_url:
+            return self.config.bot_health_url
+        url = self.settings.get("webhookUrl") or ""
+        return url.rsplit("/", 1)[0] + "/" if url else ""
+
+    def _mark_bot(self, up: bool, source: str) -> None:
+        self.bot_checked_at = time.time()
+        self.bot_source = source
+        if up == self.bot_up:
+            return
+        self.bot_up = up
+        self.bot_changed_at = self.bot_checked_at
+        log.info("the bot is %s (%s)", "up" if up else "down", source)
+        if up and self._bot_came_up is not None and not self._bot_came_up.done():
+            self._bot_came_up.set_result(None)  # wake the webhooks waiting to be re-delivered
+            self._bot_came_up = None
+
+    def bot_status(self) -> Dict[str, Any]:
+        if not self.settings.get("webhookUrl"):
+            # polling: the bot is up while it keeps asking for notifications
+            recent = self._last_poll_at is not None and \
+                time.time() - self._last_poll_at <= self._last_poll_timeout + 10
+            if recent != self.bot_up:
+                self._mark_bot(recent, "receiveNotification calls")
+        return {"up": self.bot_up, "since": self.bot_changed_at, "checkedAt": self.bot_checked_at,
+                "source": self.bot_source, "mode": "webhook" if self.settings.get("webhookUrl") else "polling",
+                "healthUrl": self.bot_health_url() or None,
+                "pendingWebhooks": sum(len(dq) for dq in self._push_queues.values()) + len(self._workers)}
+
+    async def probe_bot_forever(self) -> None:
+        """GET the bot's health URL: every bot_probe_seconds while it is down, five times slower while up."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as session:
+            while True:
+                url = self.bot_health_url() if self.settings.get("webhookUrl") else ""
+                if url:
+                    try:
+                        async with session.get(url) as resp:
+                            await resp.read()
+                            self._mark_bot(resp.status == 200, f"GET {url} → {resp.status}")
+                    except asyncio.CancelledError:
+                        raise
+                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                        self._mark_bot(False, f"GET {url}: {exc.__class__.__name__}")
+                else:
+                    self.bot_status()
+                await asyncio.sleep(self.config.bot_probe_seconds * (5 if self.bot_up else 1))
+
+    def _retry_delay(self, attempt: int, first_attempt_at: float) -> Optional[float]:
+        """Seconds before re-delivering after `attempt` failed, or None to give up."""
+        if self.config.retry_backoff is not None:
+            backoff = tuple(self.config.retry_backoff)
+            return backoff[attempt - 1] if attempt <= len(backoff) else None
+        if time.monotonic() - first_attempt_at >= self.config.retry_window:
+            return None
+        return min(self.config.retry_initial * 2 ** (attempt - 1), self.config.retry_max_delay)
+
+    async def _wait_before_retry(self, delay: float) -> None:
+        """Sleep `delay`, or less when the bot comes up meanwhile (no need to wait out a long delay then)."""
+        if self.bot_up:
+            await asyncio.sleep(delay)
+            return
+        if self._bot_came_up is None or self._bot_came_up.done():
+            self._bot_came_up = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._bot_came_up), delay)
+        except asyncio.TimeoutError:
+            pass
+
     async def _deliver(self, payload: bytes, meta: Dict[str, Any]) -> None:
         if self.webhook_delay_ms:
             await asyncio.sleep(self.webhook_delay_ms / 1000.0)
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout))
-        backoff = tuple(self.config.retry_backoff)
+        first_attempt_at = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
@@ -496,14 +586,23 @@ class Sandbox:
                 status = "error"
                 log.info("webhook %s chat=%s id=%s attempt=%d error: %s", meta.get("typeWebhook"),
                          meta.get("chatId"), meta.get("idMessage"), attempt, exc.__class__.__name__)
+                self._mark_bot(False, f"webhook delivery: {exc.__class__.__name__}")
             latency = (time.monotonic() - started) * 1000
             self._record_delivery(meta, attempt, status, latency)
             ok = isinstance(status, int) and 200 <= status < 300
             log.info("webhook %s chat=%s id=%s attempt=%d status=%s", meta.get("typeWebhook"),
                      meta.get("chatId"), meta.get("idMessage"), attempt, status)
-            if ok or attempt > len(backoff):
+            if ok:
+                self._mark_bot(True, f"webhook accepted ({status})")
                 return
-            await asyncio.sleep(backoff[attempt - 1])
+            # a 4xx is the bot refusing this webhook (bad token, bad body): sending it again changes nothing
+            retryable = status == "error" or (isinstance(status, int) and (status >= 500 or status == 429))
+            delay = self._retry_delay(attempt, first_attempt_at) if retryable else None
+            if delay is None:
+                log.warning("webhook %s chat=%s id=%s given up after %d attempts (last status %s)",
+                            meta.get("typeWebhook"), meta.get("chatId"), meta.get("idMessage"), attempt, status)
+                return
+            await self._wait_before_retry(delay)
 
     async def wait_notification(self, timeout: float) -> Optional[Dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -827,7 +926,10 @@ class Sandbox:
         except ValueError:
             raise _ApiError(400, "Validation failed. Details: 'receiveTimeout' must be a number")
         timeout = max(0.0, min(60.0, timeout))
+        self._last_poll_at, self._last_poll_timeout = time.time(), timeout
+        self.bot_status()
         item = await self.wait_notification(timeout)
+        self._last_poll_at = time.time()
         return web.json_response(item, dumps=_dumps)
 
     async def api_deleteNotification(self, request, body, files, extra):
@@ -1226,6 +1328,9 @@ class Sandbox:
     async def ctl_health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def ctl_bot(self, request: web.Request) -> web.Response:
+        return web.json_response(self.bot_status(), dumps=_dumps)
+
     async def ctl_info(self, request: web.Request) -> web.Response:
         base = self.base(request)
         return web.json_response({
@@ -1240,6 +1345,7 @@ class Sandbox:
             "webhookUrl": self.settings.get("webhookUrl"),
             "webhookTokenSet": bool(self.settings.get("webhookUrlToken")),
             "queued": len(self.queue),
+            "bot": self.bot_status(),
         }, dumps=_dumps)
 
     async def ctl_file(self, request: web.Request) -> web.StreamResponse:
@@ -1306,14 +1412,25 @@ def create_app(config: Optional[SandboxConfig] = None) -> web.Application:
     app = web.Application(middlewares=[_control_errors], client_max_size=100 * 1024 * 1024)
     app[SANDBOX_KEY] = sandbox
 
+    async def _start_prober(_app: web.Application) -> None:
+        sandbox._prober = asyncio.get_running_loop().create_task(sandbox.probe_bot_forever())
+
     async def _cleanup(_app: web.Application) -> None:
+        if sandbox._prober is not None:
+            sandbox._prober.cancel()
+            try:
+                await sandbox._prober
+            except (asyncio.CancelledError, Exception):
+                pass
         await sandbox.close()
 
+    app.on_startup.append(_start_prober)
     app.on_cleanup.append(_cleanup)
     r = app.router
     r.add_get("/", sandbox.index)
     r.add_get("/sandbox/health", sandbox.ctl_health)
     r.add_get("/sandbox/info", sandbox.ctl_info)
+    r.add_get("/sandbox/bot", sandbox.ctl_bot)
     r.add_post("/sandbox/customer", sandbox.ctl_customer)
     r.add_post("/sandbox/manager", sandbox.ctl_manager)
     r.add_post("/sandbox/webhook", sandbox.ctl_webhook)

@@ -9,32 +9,85 @@ mkdir -p runtime
 # The knowledge base for the LLM fallback: only documents changed since the last run are re-embedded.
 "$ACTIONS_VENV/bin/python" -m salesbot.knowledge build \
   || echo "==> WARNING: the knowledge base was not updated; the LLM fallback uses the last one built" >&2
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+mkdir -p runtime/logs
+declare -A pid_of=() log_of=()
+cleanup() { for pid in "${pid_of[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+launch() {  # launch NAME command...: run in the background, output to runtime/logs/NAME.log
+  local name="$1"; shift
+  log_of[$name]="runtime/logs/$name.log"
+  : >"${log_of[$name]}"
+  "$@" >>"${log_of[$name]}" 2>&1 &
+  pid_of[$name]=$!
+}
+
+stopped() {  # stopped NAME WHEN: say that a server died, with the end of its log, and stop everything
+  local code=0
+  wait "${pid_of[$1]}" || code=$?
+  echo "==> the $1 server stopped $2 (exit code $code). The end of ${log_of[$1]}:" >&2
+  tail -n 40 "${log_of[$1]}" >&2
+  unset "pid_of[$1]"
+  exit 1
+}
+
+answers() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+
 RASA_PORT="${RASA_PORT:-5005}"; ACTIONS_PORT="${ACTIONS_PORT:-5055}"; SANDBOX_PORT="${SANDBOX_PORT:-7700}"
+declare -A health_of=(
+  [actions]="http://127.0.0.1:$ACTIONS_PORT/health"
+  [rasa]="http://127.0.0.1:$RASA_PORT/webhooks/greenapi/"
+)
+sandbox=0
 if [ -z "${GREEN_API_INSTANCE_ID:-}" ] || [ -z "${GREEN_API_TOKEN:-}" ]; then
+  sandbox=1
   export GREEN_API_URL="http://127.0.0.1:$SANDBOX_PORT" GREEN_API_MEDIA_URL="http://127.0.0.1:$SANDBOX_PORT"
   export GREEN_API_INSTANCE_ID=1101000001 GREEN_API_TOKEN="sandbox-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   export GREEN_API_WEBHOOK_TOKEN="${GREEN_API_WEBHOOK_TOKEN:-$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
   export ORDER_NOTIFICATION_GROUP_ID="${ORDER_NOTIFICATION_GROUP_ID:-120363000000000001@g.us}"
   webhook_url=""
   [ "${GREEN_API_POLLING:-0}" = 1 ] || webhook_url="http://127.0.0.1:$RASA_PORT/webhooks/greenapi/webhook"
-  "$ACTIONS_VENV/bin/python" -m sandbox --port "$SANDBOX_PORT" --instance-id "$GREEN_API_INSTANCE_ID" \
+  # The sandbox starts first and keeps re-delivering what is typed before the bot is up.
+  launch sandbox "$ACTIONS_VENV/bin/python" -m sandbox --port "$SANDBOX_PORT" --instance-id "$GREEN_API_INSTANCE_ID" \
     --token "$GREEN_API_TOKEN" --webhook-url "$webhook_url" --webhook-token "$GREEN_API_WEBHOOK_TOKEN" \
-    --group-id "$ORDER_NOTIFICATION_GROUP_ID" &
-  pids+=($!)
-  echo "==> no GREEN-API credentials: using the sandbox. Open http://127.0.0.1:$SANDBOX_PORT/ to chat with the bot."
+    --group-id "$ORDER_NOTIFICATION_GROUP_ID" --bot-health-url "${health_of[rasa]}"
+  health_of[sandbox]="http://127.0.0.1:$SANDBOX_PORT/sandbox/health"
+  echo "==> no GREEN-API credentials: the bot will use the sandbox"
 else
   echo "==> using the GREEN-API instance $GREEN_API_INSTANCE_ID ($([ "${GREEN_API_POLLING:-0}" = 1 ] && echo polling || echo webhook))"
 fi
 
-"$ACTIONS_VENV/bin/python" -m rasa_sdk --actions actions --port "$ACTIONS_PORT" &
-pids+=($!)
+launch actions "$ACTIONS_VENV/bin/python" -m rasa_sdk --actions actions --port "$ACTIONS_PORT"
 api=()  # Rasa's HTTP API only with a token (RASA_API_TOKEN); messages it triggers reach WhatsApp too
 [ -n "${RASA_API_TOKEN:-}" ] && api=(--enable-api --auth-token "$RASA_API_TOKEN")
-"$RASA" run --model "$model" --credentials credentials.yml --endpoints endpoints.yml --port "$RASA_PORT" \
-  --interface "${RASA_INTERFACE:-127.0.0.1}" "${api[@]}" &
-pids+=($!)
-wait -n "${pids[@]}"
+launch rasa "$RASA" run --model "$model" --credentials credentials.yml --endpoints endpoints.yml --port "$RASA_PORT" \
+  --interface "${RASA_INTERFACE:-127.0.0.1}" "${api[@]}"
+
+# Offer the bot only when every server answers its health check; a server that dies meanwhile is named.
+names="${!pid_of[*]}"
+echo "==> starting: the Rasa server loads the model (about a minute); logs in runtime/logs/{${names// /,}}.log"
+started=$SECONDS; next_report=$((SECONDS + 15)); waiting=("${!health_of[@]}")
+while [ "${#waiting[@]}" -gt 0 ]; do
+  for name in "${!pid_of[@]}"; do kill -0 "${pid_of[$name]}" 2>/dev/null || stopped "$name" "during start-up"; done
+  still=()
+  for name in "${waiting[@]}"; do answers "${health_of[$name]}" || still+=("$name"); done
+  waiting=("${still[@]}")
+  if [ "${#waiting[@]}" -gt 0 ]; then
+    if [ "$SECONDS" -ge "$next_report" ]; then
+      echo "==> still starting ($((SECONDS - started)) s): waiting for ${waiting[*]}"
+      next_report=$((SECONDS + 15))
+    fi
+    sleep 1
+  fi
+done
+if [ "$sandbox" = 1 ]; then
+  echo "==> the bot is up. Open http://127.0.0.1:$SANDBOX_PORT/ to chat with it."
+else
+  echo "==> the bot is up: Rasa on :$RASA_PORT, actions on :$ACTIONS_PORT"
+fi
+
+# Running: if any server stops, say which and stop the rest.
+while true; do
+  for name in "${!pid_of[@]}"; do kill -0 "${pid_of[$name]}" 2>/dev/null || stopped "$name" "while running"; done
+  sleep 2
+done

@@ -96,7 +96,8 @@ class Stack:
         log = open(self.tmp / f"{name}.log", "a")
         self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
-    def start(self) -> "Stack":
+    def start(self, with_rasa: bool = True) -> "Stack":
+        """Start the sandbox and the action server, then (unless `with_rasa` is False) the Rasa server."""
         webhook = "" if self.polling else f"{self.rasa}/webhooks/greenapi/webhook"
         self._start("sandbox", [str(VENV / "actions/bin/python"), "-m", "sandbox", "--port", str(self.ports["sandbox"]),
                                 "--instance-id", INSTANCE_ID, "--token", API_TOKEN, "--webhook-url", webhook,
@@ -105,8 +106,13 @@ class Stack:
                                 "--port", str(self.ports["actions"])])
         wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
         wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
-        self.start_rasa()
+        if with_rasa:
+            self.start_rasa()
         return self
+
+    def bot_status(self) -> dict:
+        """What the sandbox knows about the bot: {"up": bool, "pendingWebhooks": int, ...}."""
+        return http("GET", f"{self.sandbox}/sandbox/bot")[1]
 
     def start_rasa(self) -> None:
         endpoints = self.tmp / "endpoints.yml"

@@ -1,0 +1,164 @@
+"""The inbound router and the poller, without Rasa: real SQLite, the real sandbox (a GREEN-API server) and the real
+GREEN-API client. The dialogue engine is a recording `Conversation`; it is not what these tests check."""
+import asyncio
+
+from aiohttp.test_utils import TestServer
+
+from salesbot.channel.commands import ManagerCommands
+from salesbot.channel.handoff import HandoffService
+from salesbot.channel.inbound import InboundRouter, TurnResult
+from salesbot.channel.nudges import NudgeScheduler
+from salesbot.channel.own_sends import OwnSends
+from salesbot.channel.poller import Poller
+from salesbot.greenapi.client import GreenApiClient, GreenApiConfig
+from salesbot.greenapi.webhooks import parse_webhook
+from sandbox import SandboxConfig, create_app, get_sandbox
+from tests.channel.helpers import FileClock, storage_in, webhook
+
+MANAGER = "77017770000"
+
+
+class RecordingConversation:
+    def __init__(self):
+        self.log = []
+        self.hold = {}  # text -> asyncio.Event the turn waits for
+
+    async def run_turn(self, message):
+        self.log.append(("turn", message.chat_id, message.text))
+        if message.text in self.hold:
+            await self.hold[message.text].wait()
+        reply = f"ответ на «{message.text}»?"
+        return TurnResult([reply], [], "order")
+
+    async def record_while_paused(self, message):
+        self.log.append(("recorded", message.chat_id, message.text))
+
+    async def record_manager_message(self, message):
+        self.log.append(("manager", message.chat_id, message.text))
+
+    async def send_text(self, chat_id, text):
+        self.log.append(("sent", chat_id, text))
+
+    async def record_nudge(self, chat_id, text, stage):
+        self.log.append(("nudge", chat_id, stage))
+
+
+def make_router(tmp_path):
+    storage, clock = storage_in(tmp_path), FileClock(tmp_path)
+    handoff = HandoffService(storage, clock, auto_resume_minutes=0)
+    conversation = RecordingConversation()
+
+    async def known(chat_id):
+        return True
+
+    commands = ManagerCommands(handoff, [MANAGER], "Asia/Almaty", known)
+    nudges = NudgeScheduler(storage, clock, handoff, True, "Asia/Almaty", (0, 24), conversation.send_text)
+    own = OwnSends(storage, clock)
+    return storage, handoff, own, conversation, InboundRouter(storage, handoff, commands, nudges, own, conversation)
+
+
+def test_duplicates_groups_and_commands(tmp_path):
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260001@c.us"
+        first = webhook("incomingMessageReceived", chat, "привет")
+        await asyncio.gather(await router.accept(parse_webhook(first)), await router.accept(parse_webhook(first)))
+        await router.accept(parse_webhook(webhook("incomingMessageReceived", "120363000000000001@g.us", "всем",
+                                                  sender="77015550001@c.us")))
+        await router.accept(parse_webhook(webhook("outgoingMessageReceived", "120363000000000001@g.us", "ок",
+                                                  sender="77010000000@c.us")))
+        stranger = await router.accept(parse_webhook(webhook("incomingMessageReceived", "77011260002@c.us",
+                                                             f"/handoff on {chat.split('@')[0]}")))
+        manager = await router.accept(parse_webhook(webhook("incomingMessageReceived", f"{MANAGER}@c.us",
+                                                            f"/handoff on {chat.split('@')[0]}")))
+        await asyncio.gather(stranger, manager)
+        await router.worker.join()
+        assert [entry for entry in conversation.log if entry[1] == chat] == [("turn", chat, "привет")]
+        assert ("turn", "77011260002@c.us", "/handoff on 77011260001") in conversation.log  # customer text
+        assert ("sent", f"{MANAGER}@c.us", "Бот остановлен в чате +77011260001 ✋") in conversation.log
+        assert not any(entry[1].endswith("@g.us") for entry in conversation.log)
+        assert await handoff.is_paused(chat) and await handoff.state("120363000000000001@g.us") is None
+        # the turn ended with a question (a reminder was scheduled), then the manager's pause cancelled it
+        assert storage.nudge(chat)["status"] == "cancelled"
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_manager_typing_pauses_at_once_even_while_a_turn_is_in_flight(tmp_path):
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260003@c.us"
+        conversation.hold["медленный вопрос"] = release = asyncio.Event()
+        turn = await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "медленный вопрос")))
+        await asyncio.sleep(0.05)
+        recorded = await router.accept(parse_webhook(webhook("outgoingMessageReceived", chat, "Я менеджер",
+                                                             sender="77010000000@c.us")))
+        # the turn is still running, and the chat is already taken: its reply will be dropped at sending
+        assert not turn.done() and await handoff.taken_by_people(chat)
+        release.set()
+        await asyncio.gather(turn, recorded)
+        assert [e[0] for e in conversation.log if e[1] == chat] == ["turn", "manager"]
+        assert storage.nudge(chat) is None  # no reminder for a chat a manager took
+        after = await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "ау")))
+        await after
+        assert conversation.log[-1] == ("recorded", chat, "ау")
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_bots_own_send_echoed_as_typed_never_pauses(tmp_path):
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260004@c.us"
+        own.remember(chat, ["OWNSEND00000000000000000000000001"])
+        echo = webhook("outgoingMessageReceived", chat, "эхо", id_message="OWNSEND00000000000000000000000001",
+                       sender="77010000000@c.us")
+        assert await router.accept(parse_webhook(echo)) is None
+        await asyncio.sleep(0.1)  # the database write of the id
+        fresh = OwnSends(storage, own.clock)  # after a restart: only the database knows
+        assert await fresh.is_own("OWNSEND00000000000000000000000001")
+        assert await handoff.state(chat) is None and conversation.log == []
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_poller_deletes_a_notification_only_after_it_was_processed(tmp_path):
+    async def scenario():
+        app = create_app(SandboxConfig(webhook_url=""))  # polling mode
+        sandbox = get_sandbox(app)
+        server = TestServer(app)
+        await server.start_server()
+        base = f"http://127.0.0.1:{server.port}"
+        client = GreenApiClient(GreenApiConfig(api_url=base, media_url=base, instance_id="1101000001",
+                                               token="sandbox-token", retries=0))
+        processed, fail = [], {"first": True}
+
+        async def accept(message):
+            async def process():
+                if fail["first"]:
+                    fail["first"] = False
+                    raise RuntimeError("the turn failed")
+                processed.append(message.text)
+            return asyncio.ensure_future(process())
+
+        slept = []
+
+        async def no_sleep(seconds):
+            slept.append(seconds)
+
+        poller = Poller(client, accept, receive_timeout=1, sleep=no_sleep)
+        try:
+            sandbox.emit(webhook("incomingMessageReceived", "77011260005@c.us", "раз"))
+            assert await poller.poll_once() is False  # processing failed: kept in the queue
+            assert len(sandbox.queue) == 1
+            assert await poller.poll_once() is True  # received again, processed, deleted
+            assert processed == ["раз"] and sandbox.queue == []
+            assert await poller.poll_once() is False  # empty queue
+        finally:
+            await client.close()
+            await server.close()
+
+    asyncio.run(scenario())
