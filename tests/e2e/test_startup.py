@@ -32,7 +32,7 @@ def test_messages_typed_before_rasa_starts_are_all_answered_in_order_once(tmp_pa
         stack.start_rasa()
         wait_until(lambda: stack.bot_status()["up"], timeout=30, what="the sandbox to see the bot up")
         for chat in chats:
-            wait_until(lambda: len([e for e in user_and_bot_events(stack.tracker(chat)) if e[0] == "user"])
+            wait_until(lambda chat=chat: len([e for e in user_and_bot_events(stack.tracker(chat)) if e[0] == "user"])
                        == len(TEXTS), timeout=90, what=f"all messages of {chat} processed")
         time.sleep(2)  # let the last replies arrive, and anything sent twice show up
         for chat in chats:
