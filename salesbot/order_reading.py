@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from salesbot.addresses import is_pickup, looks_like_address
+from salesbot.addresses import is_pickup, looks_like_address, names_a_street_and_number
 from salesbot.extract import extract_colors
-from salesbot.inventory import Inventory, Product, ProductMatch
+from salesbot.inventory import Inventory, Product, ProductMatch, token_similarity
 from salesbot.morph import is_dictionary_word
 from salesbot.places import find_city
 from salesbot.sizes import last_size
@@ -75,12 +75,20 @@ def choose_product(inventory: Inventory, text: str) -> tuple:
     matches: List[ProductMatch] = inventory.score_products(text)
     matched = {w for m in matches for w in m.matched_words}
     brand_keys = {phonetic_key(w) for w in brand_words(product)}
-    brand_named = any(phonetic_key(w) in brand_keys for w in matched)
+    # a brand typed with a typo («асиск») is still the brand: the same similarity the matcher used
+    brand_named = any(token_similarity(key, phonetic_key(w)) > 0 for w in matched for key in brand_keys)
     foreign = [w for w in words(text) if w not in matched and len(w) >= 4 and not w.isdigit()
                and not extract_colors(w, inventory.all_colors()) and not is_dictionary_word(w)]
     if foreign and not brand_named:
         return None, [product] + [m.product for m in matches[1:3] if m.product is not product], foreign[0]
     return product, [], None
+
+
+def address_without_town(text: str, town: str) -> str:
+    """«ул Ленина 5 кв 2, Екатеринбург» -> «ул Ленина 5 кв 2» when the town is a comma-separated part of its own."""
+    parts = [part.strip() for part in re.split(r"[,;]", text)]
+    kept = [part for part in parts if part and not (find_city(part) == town and not re.search(r"\d", part))]
+    return " ".join(", ".join(kept or parts).split())
 
 
 def read_message(text: str, inventory: Inventory, requested: Optional[str], current: Dict[str, Optional[str]],
@@ -98,6 +106,13 @@ def read_message(text: str, inventory: Inventory, requested: Optional[str], curr
             reading.city = find_city(text, exclude=product_words + color_words, in_address=True)
             return reading
         reading.not_an_address = True
+    elif not current.get("address") and names_a_street_and_number(text):
+        # «ул Ленина 5 кв 2, екатеринбург» typed at the city step: the town and the address, both taken
+        town = find_city(text, exclude=product_words + color_words, in_address=True)
+        if town:
+            reading.city = town
+            reading.address = address_without_town(text, town)
+            return reading
 
     product, candidates, foreign = choose_product(inventory, text)
     if product is not None:
