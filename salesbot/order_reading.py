@@ -84,6 +84,14 @@ def choose_product(inventory: Inventory, text: str) -> tuple:
     return product, [], None
 
 
+NEGATED_PART_RE = re.compile(r"(?<![\w-])не\s+[^,;.!?]+?(?=\s*(?:[,;.!?]|\sа\s|$))", re.IGNORECASE)
+
+
+def without_negated_parts(text: str) -> str:
+    """«не Самара, а Уфа» -> «, а Уфа»: what the customer says is not meant."""
+    return NEGATED_PART_RE.sub(" ", text)
+
+
 def address_without_town(text: str, town: str) -> str:
     """«ул Ленина 5 кв 2, Екатеринбург» -> «ул Ленина 5 кв 2» when the town is a comma-separated part of its own."""
     parts = [part.strip() for part in re.split(r"[,;]", text)]
@@ -129,7 +137,11 @@ def read_message(text: str, inventory: Inventory, requested: Optional[str], curr
                                                              + [m.product for m in matches[:3]]))
     reading.colors = colors
     reading.color = colors[-1] if colors else None
-    reading.city = find_city(text, exclude=product_words + color_words, direct_answer=requested == "city")
+    # «не Самара, а Уфа»: the town after the negation is not meant; in «адрес ул Пушкина 10» the word after the
+    # street marker is a street, not the town Пушкин
+    town_text = without_negated_parts(text)
+    reading.city = find_city(town_text, exclude=product_words + color_words, direct_answer=requested == "city",
+                             in_address=names_a_street_and_number(town_text))
     if reading.city is None and requested == "city" and not product_words and not colors and reading.size is None \
             and intent not in ("affirm", "deny"):
         name = text.strip(" .,!?")

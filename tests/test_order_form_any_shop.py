@@ -177,3 +177,20 @@ async def test_a_brand_with_a_typo_and_a_misspelt_colour_are_read():
     assert events[:2] == [SlotSet("product", "Asics кроссовки Gel-Kayano 30"), SlotSet("product_candidates", None)]
     assert SlotSet("size", "40") in events and SlotSet("color", "синий") in events
     assert messages == []
+
+
+async def test_not_this_town_but_that_one_at_the_address_step_changes_the_city():
+    slots = dict(HOODIE, city="Самара", requested_slot="address")
+    events, messages = await validate("не самара, а уфа", slots, new_slots={"city": "самара"})
+    assert events == [SlotSet("city", "Уфа")]
+    assert texts(messages) == ["Хорошо, поменяла: город — Уфа."]
+
+
+async def test_a_street_named_after_a_town_in_a_new_address_at_the_summary_keeps_the_city():
+    # «ул Пушкина» is a street, not the town Пушкин
+    slots = dict(HOODIE, city="Казань", address="ул Баумана 5", requested_slot="order_confirmed")
+    events, messages = await validate("нет, адрес ул Пушкина 10 кв 3", slots, intent="deny",
+                                      new_slots={"order_confirmed": False})
+    assert events == [SlotSet("address", "ул Пушкина 10 кв 3"), SlotSet("order_confirmed", None),
+                      SlotSet("order_edit_requested", None)]
+    assert texts(messages) == ["Хорошо, поменяла: адрес — ул Пушкина 10 кв 3."]
