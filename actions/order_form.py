@@ -178,6 +178,10 @@ class ValidateOrderForm(ShopFormValidationAction):
 
     async def get_validation_events(self, dispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """After validation: a changed earlier answer is said back in a few words before the pending question."""
+        if (await self.reading(tracker)).cancel and (not self.is_question(tracker)
+                                                     or latest_intent(tracker) in ("thanks", "goodbye")):
+            # «нет, передумал, отмена»: the form ends unconfirmed and action_submit_order says it is not placed
+            return [SlotSet("order_confirmed", False), SlotSet("requested_slot", None)]
         events = await super().get_validation_events(dispatcher, tracker, domain)
         changed = []
         for event in events:

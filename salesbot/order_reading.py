@@ -25,6 +25,9 @@ from salesbot.textnorm import has_latin, normalize, phonetic_key, words
 
 CORRECTION_RE = re.compile(r"(?<!\w)(?:нет|не|ой|лучше|давайте|давай|поменя\w*|измени\w*|замени\w*|другой|другую|"
                            r"другое|все-таки|всё-таки|всетаки|всеже|передумал\w*|исправ\w*)(?!\w)")
+# The customer calls the order off («нет, передумал, отмена», «спасибо, не надо»): only when nothing else is named.
+CANCEL_RE = re.compile(r"(?<!\w)(?:отмен\w*|передумал\w*|не\s+(?:надо|нужно|нужен|нужна|нужны|буду|хочу|интересно)|"
+                       r"уже\s+не\s+актуально|неактуально)(?!\w)")
 SLOT_LABELS = {"product": "модель", "size": "размер", "color": "цвет", "city": "город", "address": "адрес"}
 
 
@@ -41,6 +44,7 @@ class Reading:
     address: Optional[str] = None
     not_an_address: bool = False               # typed at the address step, but is not one
     correction: bool = False
+    cancel: bool = False                       # calls the order off and names nothing to change
 
     def named(self) -> Dict[str, str]:
         values = {"product": self.product, "size": self.size, "color": self.color, "city": self.city,
@@ -150,4 +154,5 @@ def read_message(text: str, inventory: Inventory, requested: Optional[str], curr
             reading.city = name[:1].upper() + name[1:]
     if requested == "address" and is_pickup(text):
         reading.address = text
+    reading.cancel = bool(CANCEL_RE.search(normalize(text))) and not reading.named() and not reading.candidates
     return reading

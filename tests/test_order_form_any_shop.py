@@ -194,3 +194,15 @@ async def test_a_street_named_after_a_town_in_a_new_address_at_the_summary_keeps
     assert events == [SlotSet("address", "ул Пушкина 10 кв 3"), SlotSet("order_confirmed", None),
                       SlotSet("order_edit_requested", None)]
     assert texts(messages) == ["Хорошо, поменяла: адрес — ул Пушкина 10 кв 3."]
+
+
+@pytest.mark.parametrize("text", ["нет, передумал, отмена", "нет, спасибо, не надо", "отмените заказ"])
+async def test_calling_the_order_off_ends_the_form_unconfirmed(text):
+    events, messages = await validate(text, dict(HOODIE, requested_slot="city"), intent="deny")
+    assert events == [SlotSet("order_confirmed", False), SlotSet("requested_slot", None)]
+    assert messages == []
+
+
+async def test_not_this_colour_is_a_change_not_a_cancel():
+    events, _ = await validate("не надо серое, давайте черное L", dict(HOODIE, requested_slot="address"))
+    assert SlotSet("requested_slot", None) not in events and SlotSet("color", "черный") in events
