@@ -154,6 +154,8 @@ class ValidateOrderForm(ShopFormValidationAction):
         reading = await self.reading(tracker)
         if requested == "address":
             return {"address": reading.address} if reading.address else {}
+        if reading.address and not tracker.get_slot("address") and requested != "order_confirmed":
+            return {"address": reading.address}   # given with the town before the form asked for it
         if requested == "order_confirmed":
             match = EDIT_KEYWORDS["address"].search(text.lower())
             if match:
@@ -176,6 +178,10 @@ class ValidateOrderForm(ShopFormValidationAction):
 
     async def get_validation_events(self, dispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         """After validation: a changed earlier answer is said back in a few words before the pending question."""
+        if (await self.reading(tracker)).cancel and (not self.is_question(tracker)
+                                                     or latest_intent(tracker) in ("thanks", "goodbye")):
+            # «нет, передумал, отмена»: the form ends unconfirmed and action_submit_order says it is not placed
+            return [SlotSet("order_confirmed", False), SlotSet("requested_slot", None)]
         events = await super().get_validation_events(dispatcher, tracker, domain)
         changed = []
         for event in events:
@@ -192,6 +198,10 @@ class ValidateOrderForm(ShopFormValidationAction):
         if value is None:
             return {"product": None}
         inventory = await current_inventory()
+        previous = self.previous_value(tracker, "product")
+        if value != previous and not await self._product_value_is_read(tracker, inventory, value):
+            # an NLU entity the reading did not confirm («тогда S» tagged S as a product): the slot stays
+            return {"product": previous}
         product = inventory.get(value)
         alternatives: List[Product] = []
         foreign: Optional[str] = None
@@ -228,19 +238,39 @@ class ValidateOrderForm(ShopFormValidationAction):
                 text=f"{product.name} в размере {size} сейчас нет. В наличии: {', '.join(product.sizes_in_stock())}."
             )
             result["size"] = size = None
+        reading = await self.reading(tracker)
+        # a colour said for another product is not a request for this one (the new product may have one colour)
+        carried = previous not in (None, product.name) and not reading.color
         result.update(self._settle_color(product, size, tracker.get_slot("color"), dispatcher,
-                                         named=bool((await self.reading(tracker)).color)))
+                                         named=bool(reading.color), size_named=bool(reading.size), carried=carried))
         return result
 
+    async def _product_value_is_read(self, tracker: Tracker, inventory: Inventory, value: Any) -> bool:
+        """The value came from the message reading (extract_product), not from an NLU entity alone."""
+        reading = await self.reading(tracker)
+        return value in (reading.product, latest_text(tracker).strip()) or inventory.get(str(value)) is not None
+
     def _settle_color(self, product: Product, size: Optional[str], color: Optional[str],
-                      dispatcher: CollectingDispatcher, named: bool) -> Dict[Text, Any]:
-        """Drop a colour that is not in stock for the size (said plainly, asked again); when the customer named
-        no colour and one is in stock, that one."""
+                      dispatcher: CollectingDispatcher, named: bool, size_named: bool = False,
+                      carried: bool = False) -> Dict[Text, Any]:
+        """Settle the colour against the size, never swapping silently:
+        - colour and size named together and that pair sold out, the colour still sold in other sizes: the size is
+          refused with the sizes of that colour («80 нет, есть 86, 92»), the colour kept;
+        - otherwise a colour not in stock for the size is said plainly and dropped (asked again);
+        - a colour carried over from another product is dropped without a word;
+        - when the customer named no colour and one is in stock, that one."""
         available = product.colors_in_stock(size if product.has_sizes else None)
         if color and color not in available:
-            where = f" в размере {size}" if size else ""
-            dispatcher.utter_message(text=f"Цвета «{color}»{where} сейчас нет. Есть: {join_ru(available)}.")
-            return {"color": None}
+            if carried:
+                color = None
+            elif named and size_named and size and product.sizes_in_stock(color):
+                dispatcher.utter_message(text=f"Размера {size} в цвете «{color}» сейчас нет 😔 В цвете «{color}» "
+                                              f"есть: {', '.join(product.sizes_in_stock(color))}.")
+                return {"size": None, "color": color}
+            else:
+                where = f" в размере {size}" if size else ""
+                dispatcher.utter_message(text=f"Цвета «{color}»{where} сейчас нет. Есть: {join_ru(available)}.")
+                return {"color": None}
         if color is None and len(available) == 1 and not named:
             color = available[0]
         return {"color": color}
@@ -270,8 +300,9 @@ class ValidateOrderForm(ShopFormValidationAction):
             )
             return {"size": None}
         result: Dict[Text, Any] = {"size": size}
+        reading = await self.reading(tracker)
         result.update(self._settle_color(product, size, tracker.get_slot("color"), dispatcher,
-                                         named=bool((await self.reading(tracker)).color)))
+                                         named=bool(reading.color), size_named=bool(reading.size)))
         return result
 
     async def validate_color(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,

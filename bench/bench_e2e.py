@@ -22,7 +22,7 @@ from typing import Optional
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.e2e.stack import Stack  # noqa: E402
+from devstack.stack import Stack  # noqa: E402
 
 SCRIPT = ["здравствуйте", "рассрочка без переплаты есть?", "хочу заказать балетки шанель 37 черные", "алматы",
           "ул абая 10 кв 5", "да", "спасибо"]

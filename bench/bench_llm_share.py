@@ -18,9 +18,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.e2e.stack import Stack  # noqa: E402
-from tests.knowledge_helpers import build_shop_knowledge  # noqa: E402
-from tests.llm_stub import API_KEY, LLMStub  # noqa: E402
+from devstack.knowledge import build_shop_knowledge  # noqa: E402
+from devstack.llm_stub import API_KEY, LLMStub  # noqa: E402
+from devstack.stack import Stack  # noqa: E402
 
 
 def conversations(path: Path):

@@ -49,3 +49,9 @@ def looks_like_address(text: str, not_streets: Iterable[str] = ()) -> bool:
                 and re.match(r"\d{1,4}", number):
             return True
     return False
+
+
+def names_a_street_and_number(text: str) -> bool:
+    """A street marker and a number («ул Ленина 5 кв 2»): an address even when the form asked something else."""
+    lowered = normalize(text)
+    return bool(STREET_MARKERS.search(lowered) and re.search(r"\d", lowered))

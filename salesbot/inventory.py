@@ -115,7 +115,8 @@ def _size_sort_key(size: str):
     return size_sort_key(size)
 
 
-def _token_similarity(product_key: str, text_key: str) -> float:
+def token_similarity(product_key: str, text_key: str) -> float:
+    """0..100: how alike a word of a product's name and a customer's word are (phonetic keys, typos, endings)."""
     if product_key == text_key:
         return 100.0
     if product_key.isdigit() or text_key.isdigit():
@@ -201,7 +202,7 @@ class Inventory:
                 for index, (_, text_key) in enumerate(text_keys):
                     if index in used:
                         continue
-                    similarity = _token_similarity(key, text_key)
+                    similarity = token_similarity(key, text_key)
                     if similarity > best:
                         best, best_index = similarity, index
                 if best_index >= 0:

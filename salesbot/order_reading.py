@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from salesbot.addresses import is_pickup, looks_like_address
+from salesbot.addresses import is_pickup, looks_like_address, names_a_street_and_number
 from salesbot.extract import extract_colors
-from salesbot.inventory import Inventory, Product, ProductMatch
+from salesbot.inventory import Inventory, Product, ProductMatch, token_similarity
 from salesbot.morph import is_dictionary_word
 from salesbot.places import find_city
 from salesbot.sizes import last_size
@@ -25,6 +25,9 @@ from salesbot.textnorm import has_latin, normalize, phonetic_key, words
 
 CORRECTION_RE = re.compile(r"(?<!\w)(?:нет|не|ой|лучше|давайте|давай|поменя\w*|измени\w*|замени\w*|другой|другую|"
                            r"другое|все-таки|всё-таки|всетаки|всеже|передумал\w*|исправ\w*)(?!\w)")
+# The customer calls the order off («нет, передумал, отмена», «спасибо, не надо»): only when nothing else is named.
+CANCEL_RE = re.compile(r"(?<!\w)(?:отмен\w*|передумал\w*|не\s+(?:надо|нужно|нужен|нужна|нужны|буду|хочу|интересно)|"
+                       r"уже\s+не\s+актуально|неактуально)(?!\w)")
 SLOT_LABELS = {"product": "модель", "size": "размер", "color": "цвет", "city": "город", "address": "адрес"}
 
 
@@ -41,6 +44,7 @@ class Reading:
     address: Optional[str] = None
     not_an_address: bool = False               # typed at the address step, but is not one
     correction: bool = False
+    cancel: bool = False                       # calls the order off and names nothing to change
 
     def named(self) -> Dict[str, str]:
         values = {"product": self.product, "size": self.size, "color": self.color, "city": self.city,
@@ -75,12 +79,28 @@ def choose_product(inventory: Inventory, text: str) -> tuple:
     matches: List[ProductMatch] = inventory.score_products(text)
     matched = {w for m in matches for w in m.matched_words}
     brand_keys = {phonetic_key(w) for w in brand_words(product)}
-    brand_named = any(phonetic_key(w) in brand_keys for w in matched)
+    # a brand typed with a typo («асиск») is still the brand: the same similarity the matcher used
+    brand_named = any(token_similarity(key, phonetic_key(w)) > 0 for w in matched for key in brand_keys)
     foreign = [w for w in words(text) if w not in matched and len(w) >= 4 and not w.isdigit()
                and not extract_colors(w, inventory.all_colors()) and not is_dictionary_word(w)]
     if foreign and not brand_named:
         return None, [product] + [m.product for m in matches[1:3] if m.product is not product], foreign[0]
     return product, [], None
+
+
+NEGATED_PART_RE = re.compile(r"(?<![\w-])не\s+[^,;.!?]+?(?=\s*(?:[,;.!?]|\sа\s|$))", re.IGNORECASE)
+
+
+def without_negated_parts(text: str) -> str:
+    """«не Самара, а Уфа» -> «, а Уфа»: what the customer says is not meant."""
+    return NEGATED_PART_RE.sub(" ", text)
+
+
+def address_without_town(text: str, town: str) -> str:
+    """«ул Ленина 5 кв 2, Екатеринбург» -> «ул Ленина 5 кв 2» when the town is a comma-separated part of its own."""
+    parts = [part.strip() for part in re.split(r"[,;]", text)]
+    kept = [part for part in parts if part and not (find_city(part) == town and not re.search(r"\d", part))]
+    return " ".join(", ".join(kept or parts).split())
 
 
 def read_message(text: str, inventory: Inventory, requested: Optional[str], current: Dict[str, Optional[str]],
@@ -98,6 +118,13 @@ def read_message(text: str, inventory: Inventory, requested: Optional[str], curr
             reading.city = find_city(text, exclude=product_words + color_words, in_address=True)
             return reading
         reading.not_an_address = True
+    elif not current.get("address") and names_a_street_and_number(text):
+        # «ул Ленина 5 кв 2, екатеринбург» typed at the city step: the town and the address, both taken
+        town = find_city(text, exclude=product_words + color_words, in_address=True)
+        if town:
+            reading.city = town
+            reading.address = address_without_town(text, town)
+            return reading
 
     product, candidates, foreign = choose_product(inventory, text)
     if product is not None:
@@ -114,7 +141,11 @@ def read_message(text: str, inventory: Inventory, requested: Optional[str], curr
                                                              + [m.product for m in matches[:3]]))
     reading.colors = colors
     reading.color = colors[-1] if colors else None
-    reading.city = find_city(text, exclude=product_words + color_words, direct_answer=requested == "city")
+    # «не Самара, а Уфа»: the town after the negation is not meant; in «адрес ул Пушкина 10» the word after the
+    # street marker is a street, not the town Пушкин
+    town_text = without_negated_parts(text)
+    reading.city = find_city(town_text, exclude=product_words + color_words, direct_answer=requested == "city",
+                             in_address=names_a_street_and_number(town_text))
     if reading.city is None and requested == "city" and not product_words and not colors and reading.size is None \
             and intent not in ("affirm", "deny"):
         name = text.strip(" .,!?")
@@ -123,4 +154,5 @@ def read_message(text: str, inventory: Inventory, requested: Optional[str], curr
             reading.city = name[:1].upper() + name[1:]
     if requested == "address" and is_pickup(text):
         reading.address = text
+    reading.cancel = bool(CANCEL_RE.search(normalize(text))) and not reading.named() and not reading.candidates
     return reading

@@ -18,6 +18,8 @@ if [ -f bench/bench_e2e.py ]; then
 fi
 echo "==> share of customer turns that needed the LLM (tests/test_stories.yml through the real servers)"
 RASA_MODEL="$out/bench.tar.gz" "$ACTIONS_VENV/bin/python" bench/bench_llm_share.py
+echo "==> scripted customers on the second demo shop (shops/sport): orders posted vs expected"
+RASA_MODEL="$out/bench.tar.gz" "$ACTIONS_VENV/bin/python" bench/bench_simulator.py
 echo "==> retrieval check (recall@3)"
 "$ACTIONS_VENV/bin/python" -m salesbot.knowledge eval
 rm -rf "$out"

@@ -122,3 +122,87 @@ async def test_availability_of_a_brand_the_shop_does_not_carry_is_said_plainly()
     events, messages = await run_action(ActionCheckAvailability(), tracker)
     assert texts(messages) == ["«Гуччи» у нас нет 🙈 Могу предложить:\n1. Asics спортивная сумка — 4 990 ₽"]
     assert events == [SlotSet("product_candidates", ["Asics спортивная сумка"])]
+
+
+# -- found by the customer simulator (tests/e2e/test_simulator.py) ------------------------------------------
+async def test_a_letter_size_tagged_as_a_product_by_the_nlu_changes_the_size_not_the_product():
+    # «тогда S» after «чёрной M нет»: the NLU tagged «S» as a product; only the size changes
+    slots = {"product": "Puma худи Essentials", "size": None, "color": "черный", "requested_slot": "city"}
+    events, messages = await validate("тогда S", slots, new_slots={"product": "S"})
+    assert events == [SlotSet("product", "Puma худи Essentials"), SlotSet("size", "S"), SlotSet("color", "черный")]
+    assert messages == []
+
+
+async def test_a_size_named_at_the_summary_is_not_taken_for_a_model():
+    slots = dict(HOODIE, city="Екатеринбург", size="L", address="ул Малышева 10 кв 5",
+                 requested_slot="order_confirmed")
+    events, messages = await validate("нет, размер M", slots, intent="deny", new_slots={"product": "M"})
+    assert SlotSet("product", "Puma худи Essentials") in events and SlotSet("size", "M") in events
+    assert "Модели" not in " ".join(texts(messages))
+    assert texts(messages) == ["Хорошо, поменяла: размер — M."]
+
+
+async def test_a_sold_out_pair_named_together_keeps_the_colour_and_offers_its_sizes():
+    # black M is sold out, black is sold in S, L, XL: «80 нет, есть 86, 92», never a silent swap
+    events, messages = await validate("худи пума черное M", {"requested_slot": None})
+    assert events == [SlotSet("product", "Puma худи Essentials"), SlotSet("product_candidates", None),
+                      SlotSet("size", None), SlotSet("color", "черный")]
+    assert texts(messages) == ["Размера M в цвете «черный» сейчас нет 😔 В цвете «черный» есть: S, L, XL."]
+
+
+async def test_a_kids_height_sold_out_in_the_colour_offers_the_heights_of_that_colour():
+    events, messages = await validate("детский костюм рибок синий на 80 рост", {"requested_slot": None})
+    assert SlotSet("size", None) in events and SlotSet("color", "синий") in events
+    assert texts(messages) == ["Размера 80 в цвете «синий» сейчас нет 😔 В цвете «синий» есть: 86, 92."]
+
+
+async def test_a_new_product_does_not_inherit_a_colour_said_for_the_old_one():
+    # grey was said for the hoodie; the t-shirt comes in white only, so white, without a question
+    slots = {"product": "Puma худи Essentials", "size": "M", "color": "серый", "requested_slot": "city"}
+    events, messages = await validate("нет, лучше футболку пума M", slots)
+    assert events == [SlotSet("product", "Puma футболка Active"), SlotSet("product_candidates", None),
+                      SlotSet("color", "белый")]
+    assert texts(messages) == ["Хорошо, поменяла: модель — Puma футболка Active, цвет — белый."]
+
+
+async def test_an_address_with_its_town_at_the_city_step_fills_both():
+    slots = {"product": "Under Armour шорты Launch", "size": "L", "color": "черный", "requested_slot": "city"}
+    events, messages = await validate("ул Ленина 5 кв 2, екатеринбург", slots)
+    assert events == [SlotSet("city", "Екатеринбург"), SlotSet("address", "ул Ленина 5 кв 2")]
+    assert messages == []
+
+
+async def test_a_brand_with_a_typo_and_a_misspelt_colour_are_read():
+    events, messages = await validate("кросовки асиск синии 40", {"requested_slot": None})
+    assert events[:2] == [SlotSet("product", "Asics кроссовки Gel-Kayano 30"), SlotSet("product_candidates", None)]
+    assert SlotSet("size", "40") in events and SlotSet("color", "синий") in events
+    assert messages == []
+
+
+async def test_not_this_town_but_that_one_at_the_address_step_changes_the_city():
+    slots = dict(HOODIE, city="Самара", requested_slot="address")
+    events, messages = await validate("не самара, а уфа", slots, new_slots={"city": "самара"})
+    assert events == [SlotSet("city", "Уфа")]
+    assert texts(messages) == ["Хорошо, поменяла: город — Уфа."]
+
+
+async def test_a_street_named_after_a_town_in_a_new_address_at_the_summary_keeps_the_city():
+    # «ул Пушкина» is a street, not the town Пушкин
+    slots = dict(HOODIE, city="Казань", address="ул Баумана 5", requested_slot="order_confirmed")
+    events, messages = await validate("нет, адрес ул Пушкина 10 кв 3", slots, intent="deny",
+                                      new_slots={"order_confirmed": False})
+    assert events == [SlotSet("address", "ул Пушкина 10 кв 3"), SlotSet("order_confirmed", None),
+                      SlotSet("order_edit_requested", None)]
+    assert texts(messages) == ["Хорошо, поменяла: адрес — ул Пушкина 10 кв 3."]
+
+
+@pytest.mark.parametrize("text", ["нет, передумал, отмена", "нет, спасибо, не надо", "отмените заказ"])
+async def test_calling_the_order_off_ends_the_form_unconfirmed(text):
+    events, messages = await validate(text, dict(HOODIE, requested_slot="city"), intent="deny")
+    assert events == [SlotSet("order_confirmed", False), SlotSet("requested_slot", None)]
+    assert messages == []
+
+
+async def test_not_this_colour_is_a_change_not_a_cancel():
+    events, _ = await validate("не надо серое, давайте черное L", dict(HOODIE, requested_slot="address"))
+    assert SlotSet("requested_slot", None) not in events and SlotSet("color", "черный") in events

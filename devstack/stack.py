@@ -1,0 +1,190 @@
+"""Starts the real processes: GREEN-API sandbox, action server and Rasa server, on free local ports."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(os.environ.get("VENV_DIR", ROOT / ".venv"))
+INSTANCE_ID = "1101000001"
+API_TOKEN = "e2e-token"
+WEBHOOK_TOKEN = "e2e-webhook-secret"
+GROUP_ID = "120363000000000001@g.us"
+RASA_API_TOKEN = "e2e-rasa-api-token"
+MANAGER_NUMBER = "77017770000"
+AUTO_RESUME_MINUTES = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body=None, headers: Optional[Dict[str, str]] = None, raw: Optional[bytes] = None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json",
+                                                                            **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+            return response.status, (json.loads(text) if text.strip() else None)
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, text
+
+
+def wait_until(check, timeout: float = 120.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+
+
+class Stack:
+    def __init__(self, tmp: Path, model: str, polling: bool = False, env: Optional[Dict[str, str]] = None):
+        self.tmp = tmp
+        self.model = model
+        self.polling = polling
+        self.ports = {"sandbox": free_port(), "actions": free_port(), "rasa": free_port()}
+        self.procs: Dict[str, subprocess.Popen] = {}
+        self.env = dict(os.environ)
+        sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
+        self.env.update({
+            "PYTHONPATH": str(ROOT), "GREEN_API_URL": sandbox_url, "GREEN_API_MEDIA_URL": sandbox_url,
+            "GREEN_API_INSTANCE_ID": INSTANCE_ID, "GREEN_API_TOKEN": API_TOKEN,
+            "GREEN_API_WEBHOOK_TOKEN": WEBHOOK_TOKEN, "GREEN_API_POLLING": "1" if polling else "0",
+            "ORDER_NOTIFICATION_GROUP_ID": GROUP_ID, "DATABASE_URL": f"sqlite:///{tmp / 'app.db'}",
+            "RUNTIME_DIR": str(tmp / "runtime"), "INVENTORY_PATH": str(ROOT / "shop" / "inventory.xlsx"),
+            "PHOTOS_DIR": str(ROOT / "shop" / "photos"), "TF_CPP_MIN_LOG_LEVEL": "3",
+            "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "MANAGER_NUMBERS": MANAGER_NUMBER, "HANDOFF_AUTO_RESUME_MINUTES": str(AUTO_RESUME_MINUTES),
+            "SALESBOT_CLOCK_FILE": str(tmp / "clock.txt"), "SCHEDULER_POLL_SECONDS": "0.5",
+        })
+        self.clock_file = tmp / "clock.txt"
+        self.clock_file.write_text("")
+        self.env.pop("OPENAI_API_KEY", None)   # no LLM unless the test gives one (a local stub)
+        self.env["KNOWLEDGE_DIR"] = str(tmp / "knowledge")
+        self.env.update(env or {})
+
+    @property
+    def sandbox(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sandbox']}"
+
+    @property
+    def rasa(self) -> str:
+        return f"http://127.0.0.1:{self.ports['rasa']}"
+
+    def _start(self, name: str, args: List[str]) -> None:
+        log = open(self.tmp / f"{name}.log", "a")
+        self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self, with_rasa: bool = True) -> "Stack":
+        """Start the sandbox and the action server, then (unless `with_rasa` is False) the Rasa server."""
+        webhook = "" if self.polling else f"{self.rasa}/webhooks/greenapi/webhook"
+        self._start("sandbox", [str(VENV / "actions/bin/python"), "-m", "sandbox", "--port", str(self.ports["sandbox"]),
+                                "--instance-id", INSTANCE_ID, "--token", API_TOKEN, "--webhook-url", webhook,
+                                "--webhook-token", WEBHOOK_TOKEN, "--group-id", GROUP_ID])
+        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+                                "--port", str(self.ports["actions"])])
+        wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+        if with_rasa:
+            self.start_rasa()
+        return self
+
+    def bot_status(self) -> dict:
+        """What the sandbox knows about the bot: {"up": bool, "pendingWebhooks": int, ...}."""
+        return http("GET", f"{self.sandbox}/sandbox/bot")[1]
+
+    def start_rasa(self) -> None:
+        endpoints = self.tmp / "endpoints.yml"
+        endpoints.write_text(
+            f"action_endpoint:\n  url: http://127.0.0.1:{self.ports['actions']}/webhook\n"
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.tmp / 'tracker.db'}\n", encoding="utf-8")
+        self._start("rasa", [str(VENV / "rasa/bin/rasa"), "run", "--model", self.model, "--credentials",
+                             str(ROOT / "credentials.yml"), "--endpoints", str(endpoints), "--port",
+                             str(self.ports["rasa"]), "--interface", "127.0.0.1", "--enable-api",
+                             "--auth-token", RASA_API_TOKEN])
+        wait_until(lambda: http("GET", f"{self.rasa}/webhooks/greenapi/")[0] == 200, timeout=180, what="rasa")
+
+    def stop_rasa(self) -> None:
+        self._stop(self.procs.pop("rasa"))
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        for proc in list(self.procs.values()):
+            self._stop(proc)
+        self.procs.clear()
+
+    @contextmanager
+    def faults(self, fault: dict):
+        """Sandbox fault injection for the duration of a `with` block."""
+        http("POST", f"{self.sandbox}/sandbox/faults", fault)
+        try:
+            yield
+        finally:
+            http("DELETE", f"{self.sandbox}/sandbox/faults")
+
+    def set_clock(self, epoch: Optional[float]) -> None:
+        self.clock_file.write_text("" if epoch is None else repr(epoch))
+
+    def tracker(self, chat_id: str) -> dict:
+        return http("GET", f"{self.rasa}/conversations/{chat_id}/tracker?token={RASA_API_TOKEN}")[1]
+
+    def manager_types(self, chat_id: str, text: str) -> str:
+        status, reply = http("POST", f"{self.sandbox}/sandbox/manager", {"chatId": chat_id, "text": text})
+        assert status == 200, reply
+        return reply["idMessage"]
+
+    # -- helpers for tests ---------------------------------------------------------------------------------
+    def say(self, chat_id: str, text: str, name: str = "Айгуль", **extra) -> str:
+        status, reply = http("POST", f"{self.sandbox}/sandbox/customer",
+                             {"chatId": chat_id, "text": text, "senderName": name, **extra})
+        assert status == 200, reply
+        return reply["idMessage"]
+
+    def messages(self, chat_id: str) -> List[dict]:
+        return http("GET", f"{self.sandbox}/sandbox/chats/{chat_id}/messages")[1]
+
+    def bot_messages(self, chat_id: str) -> List[dict]:
+        return [m for m in self.messages(chat_id) if m.get("by") == "bot"]
+
+    def calls(self) -> List[dict]:
+        return http("GET", f"{self.sandbox}/sandbox/calls")[1]
+
+    def turn(self, chat_id: str, text: str, settle: float = 0.6, timeout: float = 60, **extra) -> List[str]:
+        """Say `text` and return the bot's replies once they stop arriving."""
+        before = len(self.bot_messages(chat_id))
+        self.say(chat_id, text, **extra)
+        wait_until(lambda: len(self.bot_messages(chat_id)) > before, timeout=timeout, what=f"a reply to {text!r}")
+        count = -1
+        while count != len(self.bot_messages(chat_id)):
+            count = len(self.bot_messages(chat_id))
+            time.sleep(settle)
+        return [m.get("text") or m.get("fileName") or m.get("type") for m in self.bot_messages(chat_id)[before:]]
