@@ -26,7 +26,7 @@ from actions.handoff import hand_over, recent_messages
 from salesbot import llm
 from salesbot.catalog import describe_product
 from salesbot.clock import system_clock
-from salesbot.inventory import Inventory, _product_keys, _token_similarity
+from salesbot.inventory import Inventory, _product_keys, token_similarity
 from salesbot.knowledge.answers import STOP_LEMMAS, DocumentAnswerer, Quote, lemma
 from salesbot.knowledge.retrieval import Passage
 from salesbot.settings import Settings, get_settings
@@ -142,7 +142,7 @@ def is_catalogue_request(inventory: Inventory, text: str) -> bool:
     # only words that match the product's name closely («кредит» is only fuzzily like «кеды»)
     product_keys = _product_keys(matches[0].product.name)
     close = [word for word in matches[0].matched_words
-             if max(_token_similarity(key, phonetic_key(word)) for key in product_keys) >= CLOSE_MATCH]
+             if max(token_similarity(key, phonetic_key(word)) for key in product_keys) >= CLOSE_MATCH]
     if not close:
         return False
     colours = {lemma(word) for colour in inventory.all_colors() for word in colour.split()}
