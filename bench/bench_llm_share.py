@@ -2,7 +2,7 @@
 
 Replays the customer messages of every story in tests/test_stories.yml, one WhatsApp chat per story, through
 the real servers (sandbox, Rasa, action server) with a local OpenAI-compatible server standing in for the LLM,
-and counts the chat-completions requests it received. Figures are printed, never asserted. Target: <= 15%.
+and counts the chat-completions requests it received. Figures are printed, never asserted. Target: <= 10%.
 Needs RASA_MODEL (scripts/bench.sh sets it).
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> int:
     turns = sum(len(texts) for _, texts in stories)
     share = 100.0 * len(prompts) / turns if turns else 0.0
     print(f"test conversations: {len(stories)} (tests/test_stories.yml), customer turns: {turns}")
-    print(f"turns that needed the LLM: {len(prompts)} ({share:.1f}%; target <= 15%); "
+    print(f"turns that needed the LLM: {len(prompts)} ({share:.1f}%; target <= 10%); "
           f"llm_calls rows: {len(rows)}, outcomes: "
           + ", ".join(f"{o}={sum(1 for r in rows if r[1] == o)}" for o in sorted({r[1] for r in rows})))
     if rows:
