@@ -17,7 +17,7 @@ import threading
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType
+from rasa_sdk.events import ConversationPaused, EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.catalog import ActionCheckAvailability
@@ -29,6 +29,7 @@ from salesbot.clock import system_clock
 from salesbot.inventory import Inventory, _product_keys, token_similarity
 from salesbot.knowledge.answers import STOP_LEMMAS, DocumentAnswerer, Quote, lemma
 from salesbot.knowledge.retrieval import Passage
+from salesbot.order_reading import read_message
 from salesbot.settings import Settings, get_settings
 from salesbot.shop_profile import ShopProfile, ShopProfileError, get_profile
 from salesbot.textnorm import phonetic_key, words
@@ -153,6 +154,30 @@ def is_catalogue_request(inventory: Inventory, text: str) -> bool:
     return not leftover
 
 
+def offered_the_order(tracker: Tracker) -> bool:
+    """The bot's last action before this message described a product and asked «Оформим заказ?»."""
+    if tracker.active_loop.get("name") or not tracker.get_slot("product"):
+        return False
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") not in ("action_listen", None):
+            return event.get("name") == "action_check_availability"
+    return False
+
+
+async def answers_the_order_offer(tracker: Tracker) -> bool:
+    if not offered_the_order(tracker):
+        return False
+    inventory = await current_inventory()
+    reading = await asyncio.to_thread(read_message, latest_text(tracker), inventory, None,
+                                      {"product": tracker.get_slot("product")})
+    return bool(reading.city or reading.size or reading.color) and not reading.product and not reading.candidates
+
+
 class ActionAnswerFromDocuments(Action):
     """Delivery, payment, returns, hours and other shop questions: the words of the answer come from the documents."""
 
@@ -163,6 +188,9 @@ class ActionAnswerFromDocuments(Action):
         if is_catalogue_request(await current_inventory(), latest_text(tracker)):
             # «кроссовки нью баланс 574» is a catalogue turn whatever the NLU thought of it: never the LLM's
             return await ActionCheckAvailability().run(dispatcher, tracker, domain)
+        if await answers_the_order_offer(tracker):
+            # «Оформим заказ?» — «тюмень» / «L» / «синий»: an order detail, not a question; the form takes it
+            return [FollowupAction("order_form")]
         settings = get_settings()
         customer = customer_from_tracker(tracker)
         message_id = (tracker.latest_message or {}).get("message_id") or "-"

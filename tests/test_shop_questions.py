@@ -130,3 +130,28 @@ def test_a_plain_product_request_is_a_catalogue_turn_a_question_about_it_is_not(
         assert not is_catalogue_request(inventory, f"{product} маломерит или большемерит?"), product
     assert not is_catalogue_request(inventory, "можно взять в кредит?")
     assert not is_catalogue_request(inventory, "где вы находитесь?")
+
+
+def offer_tracker(text: str, product: str):
+    """The bot described `product` and asked «Оформим заказ?»; the customer answers `text` (read as nlu_fallback)."""
+    tracker = make_tracker(text, intent="nlu_fallback", slots={"product": product}, active_loop=None)
+    user = tracker.events.pop(-2)   # put action_check_availability and its listen before the customer's message
+    tracker.events[-1:-1] = [{"event": "action", "name": "action_check_availability"},
+                             {"event": "action", "name": "action_listen"}, user]
+    return tracker
+
+
+async def test_an_order_detail_after_the_offer_starts_the_order(shop_questions_env):
+    from rasa_sdk.events import FollowupAction
+
+    from actions.common import inventory_store
+
+    inventory = inventory_store().get()
+    product = next(p for p in inventory.products.values() if p.in_stock and len(p.colors_in_stock()) > 1)
+    town = "тюмень" if shop_questions_env["name"] == "sport" else "караганда"
+    for answer in (town, product.colors_in_stock()[-1]):
+        events, messages = await run_action(ActionAnswerFromDocuments(), offer_tracker(answer, product.name))
+        assert (events, messages) == ([FollowupAction("order_form")], []), answer
+    # a real question after the offer is still answered from the documents (here: no LLM, so a manager)
+    events, _ = await run_action(ActionAnswerFromDocuments(), offer_tracker("а курьер подождет?", product.name))
+    assert events == [ConversationPaused()]
