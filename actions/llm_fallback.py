@@ -31,7 +31,7 @@ from salesbot.knowledge.answers import STOP_LEMMAS, DocumentAnswerer, Quote, lem
 from salesbot.knowledge.retrieval import Passage
 from salesbot.order_reading import read_message
 from salesbot.settings import Settings, get_settings
-from salesbot.shop_profile import ShopProfile, ShopProfileError, get_profile
+from salesbot.shop_profile import ShopProfile, get_profile
 from salesbot.textnorm import phonetic_key, words
 
 logger = logging.getLogger(__name__)
@@ -116,11 +116,7 @@ def fallback_context(tracker: Tracker, inventory: Inventory, passages: List[llm.
 
 
 def shop_profile_or_none() -> Optional[ShopProfile]:
-    try:
-        return get_profile()
-    except ShopProfileError as error:  # logged; the answer still comes, in a neutral voice
-        logger.error("%s", error)
-        return None
+    return get_profile()   # never raises: without shop.yml, the identity read from the shop's documents
 
 
 # Words of a plain product request that say nothing beyond «show me / sell me this product».

@@ -6,27 +6,18 @@ carried here: its one authority is the app's database, and the channel applies i
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from salesbot.shop_profile import ShopProfileError, get_profile
-
-logger = logging.getLogger(__name__)
+from salesbot.shop_profile import get_profile
 
 
 def profile_slot_events() -> List[EventType]:
-    try:
-        values = get_profile().slots()
-    except ShopProfileError as error:  # named file and field in the log; the greeting stays neutral
-        logger.error("%s", error)
-        values = {"shop_name": "магазин", "assistant_name": "консультант", "assistant_role": "консультант",
-                  "shop_emoji": "", "shop_city": "", "pickup_point": "—", "working_hours": "—",
-                  "manager_hours": "в рабочее время"}
-    return [SlotSet(name, value) for name, value in values.items()]
+    # without a usable shop.yml the profile comes from the shop's documents (logged once by get_profile)
+    return [SlotSet(name, value) for name, value in get_profile().slots().items()]
 
 
 class ActionSessionStart(Action):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
@@ -66,13 +68,23 @@ class ShopProfile:
     def format_money(self, amount: float) -> str:
         return self.currency.format_amount(amount)
 
+    @property
+    def assistant_intro(self) -> str:
+        """«Я Алина, помощница магазина «Оттенок»», or without names what is known: «Я помощник магазина»."""
+        shop = f"магазина «{self.shop_name}»" if self.shop_name else "магазина"
+        if self.assistant_name:
+            return f"Я {self.assistant_name}, {self.assistant_role} {shop}"
+        return f"Я виртуальный помощник {shop}"
+
     def slots(self) -> Dict[str, str]:
-        """The values the responses of domain.yml use as {placeholders}."""
+        """The values the responses of domain.yml use as {placeholders}; each reads well when unknown."""
         return {
-            "shop_name": self.shop_name, "assistant_name": self.assistant_name,
-            "assistant_role": self.assistant_role, "shop_emoji": self.emoji, "shop_city": self.city,
+            "shop_name": self.shop_name or "магазин", "assistant_name": self.assistant_name or "помощник",
+            "assistant_role": self.assistant_role, "assistant_intro": self.assistant_intro,
+            "shop_emoji": self.emoji, "shop_city": self.city,
             "pickup_point": self.pickup_point or "—", "working_hours": self.working_hours or "—",
-            "manager_hours": self.manager_hours or self.working_hours or "—",
+            "manager_hours": self.manager_hours or self.working_hours or "в рабочее время",
+            "pickup_hint": f" (или «самовывоз»: {self.pickup_point})" if self.pickup_point else " (или «самовывоз»)",
         }
 
 
@@ -116,12 +128,63 @@ def profile_path(inventory_path: Path, override: Optional[str] = None) -> Path:
     return Path(inventory_path).parent / PROFILE_FILE_NAME
 
 
+_QUOTED_NAME = re.compile(r"«([^«»\n]{2,40})»")
+_CHAT_MANAGER = re.compile(r"^\S.{0,60}? - (.{2,40}?) (?:[Мм]енеджер|[Mm]anager|[Аа]дминистратор)\s*:", re.M)
+_CURRENCY_SIGNS = {
+    "KZT": (re.compile(r"₸|\d\s*тг\b|тенге", re.I), "₸"),
+    "RUB": (re.compile(r"₽|\d\s*руб|\d\s*р\.", re.I), "₽"),
+    "KGS": (re.compile(r"\d\s*сом\b", re.I), "сом"),
+    "UZS": (re.compile(r"\d\s*сум\b", re.I), "сум"),
+}
+
+
+def profile_from_documents(docs_dir: Path) -> ShopProfile:
+    """A shop that brought no shop.yml: its name and currency as its own documents write them.
+
+    The name is the one the shop's managers sign with in a chat export («СпортЛайн Менеджер: …»), else the name
+    quoted most often in the documents; the currency is the one their prices are written in. Everything else
+    stays unknown, and the responses read well without it.
+    """
+    texts: List[str] = []
+    names: Counter = Counter()
+    for path in sorted(Path(docs_dir).glob("**/*")) if Path(docs_dir).is_dir() else []:
+        if path.suffix.lower() in (".md", ".txt"):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            texts.append(text)
+            names.update({name.strip(): 3 for name in _CHAT_MANAGER.findall(text)})
+    all_text = "\n".join(texts)
+    if not names:
+        names.update(name.strip() for name in _QUOTED_NAME.findall(all_text) if name.strip()[:1].isupper())
+    shop_name = names.most_common(1)[0][0] if names else ""
+    counts = {code: len(pattern.findall(all_text)) for code, (pattern, _) in _CURRENCY_SIGNS.items()}
+    code = max(counts, key=lambda c: counts[c]) if any(counts.values()) else ""
+    currency = Currency(code=code, symbol=_CURRENCY_SIGNS[code][1]) if code else Currency(
+        code="", symbol="", format="{amount}")
+    return ShopProfile(shop_name=shop_name, assistant_name="", city="", assistant_role="помощник",
+                       currency=currency, source=f"documents in {docs_dir}")
+
+
 @lru_cache(maxsize=1)
 def get_profile() -> ShopProfile:
-    """The profile of the shop this process serves (read once; a restart picks up edits)."""
+    """The profile of the shop this process serves (read once; a restart picks up edits).
+
+    Never raises: without a usable shop.yml the identity comes from the shop's documents, and the reason is logged
+    once with the file and the field to fix.
+    """
     from salesbot.settings import PROJECT_ROOT, get_settings
 
-    path = profile_path(get_settings().inventory_path, os.environ.get("SHOP_PROFILE_PATH", "").strip() or None)
+    settings = get_settings()
+    path = profile_path(settings.inventory_path, os.environ.get("SHOP_PROFILE_PATH", "").strip() or None)
     if not path.is_absolute():
         path = PROJECT_ROOT / path
-    return load_profile(path)
+    try:
+        return load_profile(path)
+    except ShopProfileError as error:
+        profile = profile_from_documents(settings.knowledge_docs_dir)
+        logger.warning("%s; the shop's identity is read from its documents instead: name %r, currency %r. "
+                       "Put a shop.yml beside the inventory (see shop/shop.yml) to set it.", error,
+                       profile.shop_name, profile.currency.code)
+        return profile
