@@ -37,6 +37,10 @@ from salesbot.textnorm import phonetic_key, words
 logger = logging.getLogger(__name__)
 
 TOP_PASSAGES = 4
+# What a routed shop question is about, in the words any shop's documents use for it: added to the retrieval query
+# so «как можно оплатить?» finds the payment terms rather than «сертификатом можно оплатить…».
+TOPIC_WORDS = {"ask_payment": "оплата", "ask_delivery": "доставка", "ask_returns": "возврат обмен",
+               "ask_hours": "режим работы адрес"}
 ORDER_SLOTS = ("city", "product", "size", "color", "address")
 HANDOFF_HEADLINES = {
     llm.NOT_CONFIGURED: "Вопрос без ответа (LLM не подключён)",
@@ -66,8 +70,10 @@ class KnowledgeCache:
             return None
         return str(database), stat.st_mtime, stat.st_size
 
-    def search(self, settings: Settings, question: str, k: int) -> Tuple[List[Passage], Optional[Quote]]:
-        """The top k passages for the question, and the quote that answers it when retrieval is sure."""
+    def search(self, settings: Settings, question: str, k: int,
+               topic: str = "") -> Tuple[List[Passage], Optional[Quote]]:
+        """The top k passages for the question (with the topic's words, when the intent names one), and the quote
+        that answers it when retrieval is sure (judged on the customer's own words)."""
         from salesbot.knowledge import open_retriever
 
         stamp = self._folder_stamp(settings)
@@ -82,7 +88,7 @@ class KnowledgeCache:
                 logger.info("knowledge base loaded: %d passages, retriever=%s", len(self._retriever.passages),
                             settings.retriever)
             retriever, answerer = self._retriever, self._answerer
-        passages = retriever.search(question, k)
+        passages = retriever.search(f"{question} {topic}".strip(), k)
         return passages, (answerer.answer(question, passages) if answerer else None)
 
 
@@ -192,7 +198,8 @@ class ActionAnswerFromDocuments(Action):
         message_id = (tracker.latest_message or {}).get("message_id") or "-"
         question = latest_text(tracker)
         try:
-            passages, quote = await asyncio.to_thread(_knowledge.search, settings, question, TOP_PASSAGES)
+            topic = TOPIC_WORDS.get(((tracker.latest_message or {}).get("intent") or {}).get("name") or "", "")
+            passages, quote = await asyncio.to_thread(_knowledge.search, settings, question, TOP_PASSAGES, topic)
         except Exception:  # a broken knowledge folder must not cost the customer an answer from a manager
             logger.exception("knowledge search failed chat=%s", customer.chat_id)
             passages, quote = [], None

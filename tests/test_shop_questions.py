@@ -155,3 +155,23 @@ async def test_an_order_detail_after_the_offer_starts_the_order(shop_questions_e
     # a real question after the offer is still answered from the documents (here: no LLM, so a manager)
     events, _ = await run_action(ActionAnswerFromDocuments(), offer_tracker("а курьер подождет?", product.name))
     assert events == [ConversationPaused()]
+
+
+@pytest.mark.parametrize("question, intent, document", [
+    ("как можно оплатить", "ask_payment", "(payment"), ("как оплатить", "ask_payment", "(payment"),
+    ("где вы находитесь", "ask_hours", "(hours"), ("до скольки работаете", "ask_hours", "(hours"),
+    ("сколько стоит доставка", "ask_delivery", "(delivery"), ("как вернуть товар", "ask_returns", "(returns"),
+])
+async def test_a_short_routed_question_brings_the_topics_document_to_the_model(shop_questions_env, stub, monkeypatch,
+                                                                                question, intent, document):
+    from tests.conftest import _clear_caches
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    _clear_caches()
+    stub.reset()
+    tracker = make_tracker(question, intent=intent, active_loop=None)
+    _, messages = await run_action(ActionAnswerFromDocuments(), tracker)
+    prompts = stub.user_prompts()
+    # both demo shops name their documents payment.*, hours.*, delivery.*, returns.*
+    assert (prompts and document in prompts[0]) or (not prompts and messages), (prompts[:1], messages)
