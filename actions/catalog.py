@@ -41,6 +41,9 @@ def names_a_product(inventory: Inventory, text: str) -> bool:
     return product is not None or bool(alternatives)
 
 
+ORDER_OFFER = "Оформим заказ? 🙂"
+
+
 class ActionCheckAvailability(Action):
     def name(self) -> Text:
         return "action_check_availability"
@@ -69,7 +72,7 @@ class ActionCheckAvailability(Action):
         dispatcher.utter_message(text=describe_product(product, size, color))
         events: List[EventType] = [SlotSet("product", product.name), SlotSet("product_candidates", None)]
         if product.in_stock:
-            dispatcher.utter_message(text="Оформим заказ? 🙂")
+            dispatcher.utter_message(text=ORDER_OFFER)
             if size and size in product.sizes_in_stock():
                 events.append(SlotSet("size", size))
             if color and color in product.colors_in_stock(size):

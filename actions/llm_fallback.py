@@ -20,7 +20,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.catalog import ActionCheckAvailability
+from actions.catalog import ORDER_OFFER, ActionCheckAvailability
 from actions.common import current_inventory, customer_from_tracker, latest_text, storage
 from actions.handoff import hand_over, recent_messages
 from salesbot import llm
@@ -157,7 +157,8 @@ def is_catalogue_request(inventory: Inventory, text: str) -> bool:
 
 
 def offered_the_order(tracker: Tracker) -> bool:
-    """The bot's last action before this message described a product and asked «Оформим заказ?»."""
+    """The bot's last turn described a product and asked «Оформим заказ?» (action_check_availability, or this
+    action handing a product request to it)."""
     if tracker.active_loop.get("name") or not tracker.get_slot("product"):
         return False
     seen_user = False
@@ -166,8 +167,8 @@ def offered_the_order(tracker: Tracker) -> bool:
             if seen_user:
                 return False
             seen_user = True
-        elif seen_user and event.get("event") == "action" and event.get("name") not in ("action_listen", None):
-            return event.get("name") == "action_check_availability"
+        elif seen_user and event.get("event") == "bot":
+            return event.get("text") == ORDER_OFFER
     return False
 
 

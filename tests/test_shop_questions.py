@@ -19,6 +19,7 @@ import pytest
 import yaml
 from rasa_sdk.events import ConversationPaused
 
+from actions.catalog import ORDER_OFFER
 from actions.llm_fallback import ActionAnswerFromDocuments
 from salesbot.knowledge.retrieval import normalize
 from tests.actions_helpers import make_tracker, run_action
@@ -137,6 +138,8 @@ def offer_tracker(text: str, product: str):
     tracker = make_tracker(text, intent="nlu_fallback", slots={"product": product}, active_loop=None)
     user = tracker.events.pop(-2)   # put action_check_availability and its listen before the customer's message
     tracker.events[-1:-1] = [{"event": "action", "name": "action_check_availability"},
+                             {"event": "bot", "text": f"{product} есть в наличии ✅"},
+                             {"event": "bot", "text": ORDER_OFFER},
                              {"event": "action", "name": "action_listen"}, user]
     return tracker
 
