@@ -143,3 +143,54 @@ llm_calls = sa.Table(
     sa.Column("completion_tokens", sa.Integer, nullable=True),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+# -- notifications: messages the shop's systems ask to send to a customer (revision 0003) -------------------------------
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("reference", sa.String(255), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of the request's content
+    sa.Column("phone", sa.String(32), nullable=False),  # E.164
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("search_text", sa.Text, nullable=False, server_default=""),  # name casefolded + phone (q=)
+    sa.Column("vars", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("urgent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),  # the rendered message
+    sa.Column("status", sa.String(16), nullable=False),  # NotificationStatus
+    sa.Column("reason", sa.Text, nullable=True),  # why BLOCKED or FAILED
+    sa.Column("send_round", sa.Integer, nullable=False, server_default="1"),  # +1 per operator retry
+    sa.Column("effect_key", sa.String(255), nullable=True),  # the outbox row of the current round
+    sa.Column("id_message", sa.String(128), nullable=True),
+    sa.Column("due_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("delivered_at", sa.Float, nullable=True),
+    sa.Column("read_at", sa.Float, nullable=True),
+    sa.Column("failed_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("event", "reference", name="uq_notifications_event_reference"),
+    sa.Index("ix_notifications_status", "status"),
+    sa.Index("ix_notifications_created_at", "created_at"),
+    sa.Index("ix_notifications_id_message", "id_message"),
+)
+
+notification_log = sa.Table(
+    "notification_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.Integer, sa.ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # api, outbox, webhook, retry
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+# -- opt-outs: customers who asked for no notifications or nudges (revision 0003) ------------------------------------
+opt_outs = sa.Table(
+    "opt_outs", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # OptOutState
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -1,0 +1,65 @@
+"""The desk's configuration, read once from the environment (and .env) over the app's common settings."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional, Tuple
+
+from salesbot.settings import PROJECT_ROOT, Settings, load_settings, read_dotenv
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    settings: Settings
+    host: str = "127.0.0.1"
+    port: int = 8080
+    notify_api_token: str = ""  # unset = the notifications API is off
+    staff_phones: Tuple[str, ...] = ()  # STAFF_PHONES plus MANAGER_NUMBERS
+    notify_countries: Tuple[str, ...] = ("KZ", "RU")
+    quiet_hours: str = "22-8"
+    templates_path: Optional[Path] = None
+    shop_profile_path: Optional[Path] = None
+    max_body_bytes: int = 16 * 1024
+    relay_poll_seconds: float = 1.0
+    retry_base_seconds: float = 2.0
+    send_interval_seconds: float = 0.2  # GREEN-API's per-instance rate limit: sends are paced
+
+    @property
+    def notifications_api_on(self) -> bool:
+        return bool(self.notify_api_token)
+
+
+def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
+    if environ is None:
+        merged = dict(read_dotenv(PROJECT_ROOT / ".env"))
+        merged.update(os.environ)
+        environ = merged
+    settings = load_settings(environ)
+
+    def get(name: str, default: str = "") -> str:
+        value = environ.get(name)
+        return default if value is None or not value.strip() else value.strip()
+
+    def path(name: str, default: Path) -> Path:
+        text = get(name)
+        found = Path(text).expanduser() if text else default
+        return found if found.is_absolute() else PROJECT_ROOT / found
+
+    staff = tuple(p.strip() for p in get("STAFF_PHONES").split(",") if p.strip()) + settings.manager_numbers
+    inventory_dir = settings.inventory_path.parent
+    return DeskConfig(
+        settings=settings,
+        host=get("DESK_HOST", "127.0.0.1"),
+        port=int(get("DESK_PORT", "8080")),
+        notify_api_token=get("NOTIFY_API_TOKEN"),
+        staff_phones=staff,
+        notify_countries=tuple(c.strip().upper() for c in get("NOTIFY_COUNTRIES", "KZ,RU").split(",") if c.strip()),
+        quiet_hours=get("NOTIFY_QUIET_HOURS", "22-8"),
+        templates_path=path("NOTIFY_TEMPLATES_PATH", inventory_dir / "notifications.yml"),
+        shop_profile_path=path("SHOP_PROFILE_PATH", inventory_dir / "shop.yml"),
+        max_body_bytes=int(get("NOTIFY_MAX_BODY_BYTES", str(16 * 1024))),
+        relay_poll_seconds=float(get("DESK_RELAY_POLL_SECONDS", "1")),
+        retry_base_seconds=float(get("NOTIFY_RETRY_BASE_SECONDS", "2")),
+        send_interval_seconds=float(get("NOTIFY_SEND_INTERVAL_SECONDS", "0.2")),
+    )
