@@ -5,8 +5,8 @@ webhooks that only move forward, and an operator's retry of a failed one."""
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
 from typing import Any, Dict, List
+from urllib.parse import urlencode
 
 import pytest
 

@@ -144,7 +144,7 @@ llm_calls = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
 )
 
-# -- notifications: messages the shop's systems ask to send to a customer (revision 0003) -------------------------------
+# -- notifications: messages the shop's systems ask to send to a customer (revision 0003) ----------------------------
 notifications = sa.Table(
     "notifications", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
