@@ -123,3 +123,13 @@ def test_the_opt_out_conversation(repos):
     assert handle_opt_out_text(opt, CHAT, "Старт") is not None and not opt.is_opted_out(CHAT)
     handle_opt_out_text(opt, CHAT, "стоп")
     assert handle_opt_out_text(opt, CHAT, "а размер 38 есть?") is None and not opt.is_opted_out(CHAT)
+
+
+def test_an_opted_out_customer_gets_no_nudges(repos):
+    now = repos.db.now()
+    repos.nudges.schedule(CHAT, 1, now - 1)
+    repos.nudges.schedule("77019998877@c.us", 1, now - 1)
+    handle_opt_out_text(repos.opt_outs, CHAT, "стоп")
+    handle_opt_out_text(repos.opt_outs, CHAT, "да")
+    assert [row["chat_id"] for row in repos.nudges.claim_due(now)] == ["77019998877@c.us"]
+    assert repos.nudges.get(CHAT)["status"] == "cancelled"
