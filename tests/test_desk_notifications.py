@@ -4,9 +4,11 @@ rejection a 4xx naming the field, staff and opted-out phones blocked, a 503 burs
 webhooks that only move forward, and an operator's retry of a failed one."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, Dict, List
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,6 +20,8 @@ TOKEN = "desk-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STAFF_PHONE = "+7 701 555 00 11"
 API = "/api/v1/notifications"
+DESK_ENV = {"NOTIFY_API_TOKEN": TOKEN, "STAFF_PHONES": STAFF_PHONE, "NOTIFY_QUIET_HOURS": "off",
+            "DESK_RELAY_POLL_SECONDS": "0.1", "NOTIFY_RETRY_BASE_SECONDS": "0.1", "NOTIFY_SEND_INTERVAL_SECONDS": "0"}
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +30,7 @@ def stack(tmp_path_factory):
     running = Stack(tmp, model="")
     try:
         running.start(with_rasa=False, with_actions=False)
-        running.start_desk({"NOTIFY_API_TOKEN": TOKEN, "STAFF_PHONES": STAFF_PHONE, "NOTIFY_QUIET_HOURS": "off",
-                            "DESK_RELAY_POLL_SECONDS": "0.1", "NOTIFY_RETRY_BASE_SECONDS": "0.1",
-                            "NOTIFY_SEND_INTERVAL_SECONDS": "0"})
+        running.start_desk(DESK_ENV)
         yield running
     finally:
         running.stop()
@@ -209,3 +211,27 @@ def test_the_log_filters_pages_and_counts(stack):
         status, answer = get(stack, bad)
         assert (status, answer["field"]) == (422, field)
     assert get(stack, "/424242")[0] == 404
+
+
+def test_quiet_hours_hold_non_urgent_ones_until_the_morning(stack):
+    almaty = ZoneInfo("Asia/Almaty")
+    night = dt.datetime(2026, 12, 3, 23, 30, tzinfo=almaty).timestamp()
+    morning = dt.datetime(2026, 12, 4, 8, 0, 5, tzinfo=almaty).timestamp()
+    stack.stop_desk()
+    stack.set_clock(night)  # every process of the stack reads this clock
+    try:
+        stack.start_desk({**DESK_ENV, "NOTIFY_QUIET_HOURS": "22-8"})
+        status, calm = post(stack, shipped("Q-1", "+7 701 100 00 07"))
+        status, urgent = post(stack, {**shipped("Q-2", "+7 701 100 00 07"), "urgent": True})
+        until_status(stack, urgent["id"], "SENT")
+        held = get(stack, f"/{calm['id']}")[1]
+        assert held["status"] == "PENDING" and held["due_at"].startswith("2026-12-04T03:00:00")  # 08:00 Almaty
+        time.sleep(0.5)
+        assert texts_in(stack, "77011000007@c.us") == ["Айгуль, ваш заказ Q-2 уже в пути 👠 Трек-номер: CDEK123."]
+        stack.set_clock(morning)
+        until_status(stack, calm["id"], "SENT")
+        assert len(texts_in(stack, "77011000007@c.us")) == 2
+    finally:
+        stack.set_clock(None)
+        stack.stop_desk()
+        stack.start_desk(DESK_ENV)
