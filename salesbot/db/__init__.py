@@ -17,6 +17,7 @@ from salesbot.db.enums import (
     OutboxStatus,
 )
 from salesbot.db.handoffs import HandoffRepository
+from salesbot.db.handovers import HandoverRepository
 from salesbot.db.llm_calls import LlmCallRepository
 from salesbot.db.messages import InboxRepository, MessageRepository
 from salesbot.db.migrate import upgrade_to_head
@@ -48,10 +49,12 @@ class Repositories:
         self.llm_calls = LlmCallRepository(db)
         self.notifications = NotificationRepository(db)
         self.opt_outs = OptOutRepository(db)
+        self.handovers = HandoverRepository(db)
 
 
 __all__ = [
     "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "HandoffAction", "HandoffReason", "HandoffRepository",
+    "HandoverRepository",
     "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
     "NotificationStatus", "NudgeRepository", "OptOutRepository", "OptOutState",
     "NudgeStatus", "OrderRepository", "OrderStatus", "OutboxRepository", "OutboxStatus", "Repositories",

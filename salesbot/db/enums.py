@@ -92,3 +92,10 @@ class OptOutState(str, Enum):
     ASKED = "asked"  # wrote «стоп»; asked to confirm
     OUT = "out"  # confirmed: no notifications, no nudges
     IN = "in"  # wrote «старт» (or declined): as everyone
+
+
+class HandoverStatus(str, Enum):
+    PENDING = "pending"  # announced through the outbox, not yet accepted
+    NOTIFIED = "notified"  # the method's receiver accepted it
+    FAILED = "failed"  # gave up (or the receiver said 410 Gone)
+    COMPLETED = "completed"  # a manager answered the customer

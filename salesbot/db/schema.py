@@ -194,3 +194,37 @@ opt_outs = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),  # OptOutState
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# -- handover requests: each way a handover to a person was announced (revision 0003) ------------------------------
+handover_requests = sa.Table(
+    "handover_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_key", sa.String(255), nullable=False),  # one handover (e.g. chat + customer message id)
+    sa.Column("method", sa.String(32), nullable=False),  # whatsapp_group, desk, email, sms, webhook
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("phone", sa.String(32), nullable=False, server_default=""),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("reason", sa.String(32), nullable=False),  # HandoffReason
+    sa.Column("preferred_contact", sa.String(32), nullable=True),
+    sa.Column("summary", sa.Text, nullable=False, server_default=""),
+    sa.Column("messages", sa.Text, nullable=False, server_default="[]"),  # JSON: the last messages
+    sa.Column("status", sa.String(16), nullable=False),  # HandoverStatus
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("response_code", sa.Integer, nullable=True),
+    sa.Column("effect_key", sa.String(255), nullable=True),  # its outbox row
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("notified_at", sa.Float, nullable=True),
+    sa.Column("first_reply_at", sa.Float, nullable=True),  # a manager's first message in the chat after it
+    sa.Column("completed_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("request_key", "method", name="uq_handover_requests_key_method"),
+    sa.Index("ix_handover_requests_created_at", "created_at"),
+)
+
+# -- integration state: an endpoint that said 410 Gone is switched off (revision 0003) ---------------------------------
+integration_state = sa.Table(
+    "integration_state", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("disabled_at", sa.Float, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+)

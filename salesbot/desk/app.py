@@ -43,6 +43,7 @@ class Desk:
         self.repos: Optional[Repositories] = None
         self.service: Optional[NotificationService] = None
         self.relay_task: Optional[asyncio.Task] = None
+        self.webhook_task: Optional[asyncio.Task] = None
         self.stop = asyncio.Event()
 
     def open(self) -> None:  # blocking: run in a thread
@@ -75,7 +76,25 @@ class Desk:
                     len(templates.templates), templates.source, ",".join(allowed),
                     f"{quiet.start}-{quiet.end}" if quiet else "off")
 
+    async def start_webhook_relay(self) -> None:
+        """The handover webhook's own relay: its retry schedule (5 attempts over hours) differs from messages'."""
+        if not self.config.handover_webhook_secret:
+            return
+        from salesbot.handover.webhook import WEBHOOK_KIND, WebhookDelivery
+        from salesbot.outbox import OutboxRelay, RetryPolicy
+
+        assert self.repos is not None
+        schedule = list(self.config.handover_webhook_retry_seconds)
+        delivery = WebhookDelivery(self.config.handover_webhook_secret, self.repos.handovers)
+        relay = OutboxRelay(self.repos.outbox, {WEBHOOK_KIND: delivery.sender()},
+                            policy=RetryPolicy(schedule=schedule, max_attempts=len(schedule) + 1,
+                                               give_up_after_seconds=sum(schedule) * 2 + 3600),
+                            worker_id=f"desk-webhook-{os.getpid()}", poll_seconds=self.config.relay_poll_seconds)
+        self.webhook_task = asyncio.create_task(
+            self._relay_loop(relay, delivery, self.repos.handovers.sync_from_outbox))
+
     async def start_relay(self) -> None:
+        await self.start_webhook_relay()
         settings = self.config.settings
         if not settings.green_api_configured:
             logger.warning("desk: no GREEN-API credentials: notifications are stored but not sent")
@@ -98,18 +117,17 @@ class Desk:
         relay = OutboxRelay(self.repos.outbox, {GREENAPI_MESSAGE: Sender(paced_send, message.was_delivered)},
                             policy=RetryPolicy(base_seconds=self.config.retry_base_seconds),
                             worker_id=f"desk-{os.getpid()}", poll_seconds=self.config.relay_poll_seconds)
-        self.relay_task = asyncio.create_task(self._relay_loop(relay, client))
+        self.relay_task = asyncio.create_task(
+            self._relay_loop(relay, client, self.repos.notifications.sync_from_outbox))
 
-    async def _relay_loop(self, relay: Any, client: Any) -> None:
-        """Send due rows, then carry the outcomes into the notifications (also those another relay sent)."""
-        assert self.repos is not None
-        notifications = self.repos.notifications
+    async def _relay_loop(self, relay: Any, client: Any, sync: Callable[[], int]) -> None:
+        """Send due rows, then carry the outcomes into their tables (also of rows another relay sent)."""
         try:
             while not self.stop.is_set():
                 busy = 0
                 try:
                     busy = await relay.run_once()
-                    await asyncio.to_thread(notifications.sync_from_outbox)
+                    await asyncio.to_thread(sync)
                 except Exception:
                     logger.exception("desk relay: a round failed")
                 if busy < relay.batch_size:
@@ -120,9 +138,10 @@ class Desk:
 
     async def close(self) -> None:
         self.stop.set()
-        if self.relay_task is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.relay_task, timeout=35)
+        for task in (self.relay_task, self.webhook_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(task, timeout=35)
         if self.repos is not None:
             self.repos.db.dispose()
 
@@ -329,6 +348,42 @@ async def status_webhook(request: Request) -> Response:
     return JSONResponse({"notification_status": status})
 
 
+@api
+async def handover_test_webhook(request: Request) -> Response:
+    """Send a signed `handover.test` event to HANDOVER_WEBHOOK_URL now; answer the receiver's status."""
+    import aiohttp
+
+    from salesbot.handover.webhook import event_body, new_webhook_id, post_signed
+
+    config: DeskConfig = request.app.state.desk.config
+    if not config.handover_webhook_url or not config.handover_webhook_secret:
+        raise Rejected("set HANDOVER_WEBHOOK_URL and HANDOVER_WEBHOOK_SECRET first", "HANDOVER_WEBHOOK_URL")
+    webhook_id = new_webhook_id()
+    body = event_body("handover.test", {"message": "Проверка вебхука передачи менеджеру"})
+    try:
+        async with aiohttp.ClientSession() as session:
+            status = await post_signed(session, config.handover_webhook_url, config.handover_webhook_secret,
+                                       webhook_id, body, timeout=10.0)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        logger.warning("desk: test webhook failed: %s", type(exc).__name__)
+        return JSONResponse({"ok": False, "status": None, "webhook_id": webhook_id,
+                             "error": f"{type(exc).__name__}: {exc}"}, status_code=502)
+    logger.info("desk: test webhook %s → HTTP %s", webhook_id, status)
+    return JSONResponse({"ok": 200 <= status < 300, "status": status, "webhook_id": webhook_id})
+
+
+@api
+async def handover_analytics(request: Request) -> Response:
+    desk: Desk = request.app.state.desk
+    assert desk.repos is not None
+    days = parse_int(request.query_params.get("days"), "days", 30, 1, 3650)
+    since = desk.repos.db.now() - days * 86400
+    handovers = desk.repos.handovers
+    await run_in_threadpool(handovers.sync_from_outbox)
+    methods = await run_in_threadpool(handovers.analytics, since)
+    return JSONResponse({"days": days, "since": _iso(since), "methods": methods})
+
+
 def _iso(epoch: Optional[float]) -> Optional[str]:
     if epoch is None:
         return None
@@ -364,5 +419,7 @@ def create_app(config: Optional[DeskConfig] = None) -> Starlette:
         Route("/api/v1/notifications/status-webhook", status_webhook, methods=["POST"]),
         Route("/api/v1/notifications/{id:int}", get_notification, methods=["GET"]),
         Route("/api/v1/notifications/{id:int}/retry", retry_notification, methods=["POST"]),
+        Route("/api/v1/handover/test-webhook", handover_test_webhook, methods=["POST"]),
+        Route("/api/v1/handover/analytics", handover_analytics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})

@@ -24,6 +24,10 @@ class DeskConfig:
     relay_poll_seconds: float = 1.0
     retry_base_seconds: float = 2.0
     send_interval_seconds: float = 0.2  # GREEN-API's per-instance rate limit: sends are paced
+    handover_methods: Tuple[str, ...] = ("whatsapp_group",)
+    handover_webhook_url: str = ""
+    handover_webhook_secret: str = ""
+    handover_webhook_retry_seconds: Tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
 
     @property
     def notifications_api_on(self) -> bool:
@@ -46,6 +50,8 @@ def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
         found = Path(text).expanduser() if text else default
         return found if found.is_absolute() else PROJECT_ROOT / found
 
+    from salesbot.handover.requests import parse_methods
+
     staff = tuple(p.strip() for p in get("STAFF_PHONES").split(",") if p.strip()) + settings.manager_numbers
     inventory_dir = settings.inventory_path.parent
     return DeskConfig(
@@ -62,4 +68,9 @@ def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
         relay_poll_seconds=float(get("DESK_RELAY_POLL_SECONDS", "1")),
         retry_base_seconds=float(get("NOTIFY_RETRY_BASE_SECONDS", "2")),
         send_interval_seconds=float(get("NOTIFY_SEND_INTERVAL_SECONDS", "0.2")),
+        handover_methods=tuple(parse_methods(get("HANDOVER_METHODS", "whatsapp_group"))),
+        handover_webhook_url=get("HANDOVER_WEBHOOK_URL"),
+        handover_webhook_secret=get("HANDOVER_WEBHOOK_SECRET"),
+        handover_webhook_retry_seconds=tuple(float(x) for x in get(
+            "HANDOVER_WEBHOOK_RETRY_SECONDS", "5,300,1800,7200").split(",") if x.strip()),
     )
