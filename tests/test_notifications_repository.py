@@ -133,3 +133,26 @@ def test_an_opted_out_customer_gets_no_nudges(repos):
     handle_opt_out_text(repos.opt_outs, CHAT, "да")
     assert [row["chat_id"] for row in repos.nudges.claim_due(now)] == ["77019998877@c.us"]
     assert repos.nudges.get(CHAT)["status"] == "cancelled"
+
+
+def test_handover_rows_once_per_method_and_the_analytics(repos):
+    webhook = {"kind": "handover.webhook", "target": "http://crm.local/hook", "payload": {"webhook_id": "msg_1",
+                                                                                        "body": "{}"}}
+    rows = repos.handovers.create("chat:1", CHAT, "llm_unsure", {"desk": None, "webhook": webhook})
+    again = repos.handovers.create("chat:1", CHAT, "llm_unsure", {"desk": None, "webhook": webhook})
+    assert [r["id"] for r in rows] == [r["id"] for r in again]
+    assert [o["effect_key"] for o in repos.outbox.list(kind="handover.webhook")] == [f"handover:{rows[1]['id']}:webhook"]
+    assert {r["method"]: r["status"] for r in repos.handovers.list()} == {"desk": "notified", "webhook": "pending"}
+    claimed = repos.outbox.claim_due("w", kinds=["handover.webhook"])
+    repos.outbox.mark_sent(claimed[0]["id"], "w", "204")
+    assert repos.handovers.sync_from_outbox() == 1
+    created = rows[0]["created_at"]
+    assert repos.handovers.record_manager_reply(CHAT, at=created + 60) == 2
+    assert repos.handovers.record_manager_reply(CHAT, at=created + 600) == 0  # only the first reply counts
+    repos.handovers.create("chat:2", "other@c.us", "command", {"desk": None})
+    stats = repos.handovers.analytics(since=created - 1)
+    assert stats["webhook"] == {"requests": 1, "notified": 1, "failed": 0, "success_rate": 1.0, "answered": 1,
+                                "unanswered": 0, "median_first_reply_seconds": 60.0, "p90_first_reply_seconds": 60.0}
+    assert (stats["desk"]["requests"], stats["desk"]["answered"], stats["desk"]["unanswered"]) == (2, 1, 1)
+    webhook_row = [r for r in repos.handovers.list() if r["method"] == "webhook"][0]
+    assert (webhook_row["status"], webhook_row["response_code"]) == ("completed", 204)
