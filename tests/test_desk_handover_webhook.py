@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 
 from devstack.stack import Stack, free_port, http, wait_until
 from salesbot.db import Repositories, open_database
-from salesbot.handover import request_handover
+from salesbot.handover import HandoverTargets, request_handover
 
 TOKEN = "desk-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -79,7 +79,7 @@ def setup(tmp_path_factory):
 
 def hand_over(repos, key: str, chat: str, receiver: Receiver):
     return request_handover(repos, key, chat, "customer_request", ["whatsapp_group", "webhook"],
-                            webhook_url=receiver.url, phone="77011234567", name="Айгуль",
+                            HandoverTargets(webhook_url=receiver.url), phone="77011234567", name="Айгуль",
                             summary="Клиент просит менеджера", preferred_contact="whatsapp",
                             messages=[{"from": "customer", "text": "позовите менеджера"}])
 

@@ -15,7 +15,7 @@ import hmac
 import json
 import logging
 import os
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -76,25 +76,43 @@ class Desk:
                     len(templates.templates), templates.source, ",".join(allowed),
                     f"{quiet.start}-{quiet.end}" if quiet else "off")
 
-    async def start_webhook_relay(self) -> None:
-        """The handover webhook's own relay: its retry schedule (5 attempts over hours) differs from messages'."""
-        if not self.config.handover_webhook_secret:
-            return
-        from salesbot.handover.webhook import WEBHOOK_KIND, WebhookDelivery
-        from salesbot.outbox import OutboxRelay, RetryPolicy
+    async def start_handover_relay(self) -> None:
+        """The handover methods' own relay: their retry schedule (5 attempts over hours) differs from messages'."""
+        from salesbot.outbox import OutboxRelay, RetryPolicy, Sender
 
         assert self.repos is not None
-        schedule = list(self.config.handover_webhook_retry_seconds)
-        delivery = WebhookDelivery(self.config.handover_webhook_secret, self.repos.handovers)
-        relay = OutboxRelay(self.repos.outbox, {WEBHOOK_KIND: delivery.sender()},
+        config = self.config
+        senders: Dict[str, Sender] = {}
+        closers: List[Any] = []
+        if config.handover_webhook_secret:
+            from salesbot.handover.webhook import WEBHOOK_KIND, WebhookDelivery
+
+            webhook = WebhookDelivery(config.handover_webhook_secret, self.repos.handovers)
+            senders[WEBHOOK_KIND] = webhook.sender()
+            closers.append(webhook)
+        if config.smtp_url:
+            from salesbot.handover.email_sms import EMAIL_KIND, EmailDelivery
+
+            senders[EMAIL_KIND] = EmailDelivery(config.smtp_url, config.handover_email_from).sender_of_kind()
+        if config.twilio_account_sid and config.twilio_auth_token:
+            from salesbot.handover.email_sms import SMS_KIND, SmsDelivery
+
+            sms = SmsDelivery(config.twilio_account_sid, config.twilio_auth_token, config.twilio_from,
+                              config.twilio_base_url)
+            senders[SMS_KIND] = sms.sender_of_kind()
+            closers.append(sms)
+        if not senders:
+            return
+        schedule = list(config.handover_webhook_retry_seconds)
+        relay = OutboxRelay(self.repos.outbox, senders,
                             policy=RetryPolicy(schedule=schedule, max_attempts=len(schedule) + 1,
                                                give_up_after_seconds=sum(schedule) * 2 + 3600),
-                            worker_id=f"desk-webhook-{os.getpid()}", poll_seconds=self.config.relay_poll_seconds)
+                            worker_id=f"desk-handover-{os.getpid()}", poll_seconds=config.relay_poll_seconds)
         self.webhook_task = asyncio.create_task(
-            self._relay_loop(relay, delivery, self.repos.handovers.sync_from_outbox))
+            self._relay_loop(relay, Closers(closers), self.repos.handovers.sync_from_outbox))
 
     async def start_relay(self) -> None:
-        await self.start_webhook_relay()
+        await self.start_handover_relay()
         settings = self.config.settings
         if not settings.green_api_configured:
             logger.warning("desk: no GREEN-API credentials: notifications are stored but not sent")
@@ -144,6 +162,17 @@ class Desk:
                     await asyncio.wait_for(task, timeout=35)
         if self.repos is not None:
             self.repos.db.dispose()
+
+
+class Closers:
+    """Closes several clients as one."""
+
+    def __init__(self, clients: List[Any]):
+        self.clients = clients
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
 
 
 class Pacer:

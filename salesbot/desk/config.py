@@ -4,9 +4,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
 from salesbot.settings import PROJECT_ROOT, Settings, load_settings, read_dotenv
+
+if TYPE_CHECKING:
+    from salesbot.handover.requests import HandoverTargets
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,21 @@ class DeskConfig:
     handover_webhook_url: str = ""
     handover_webhook_secret: str = ""
     handover_webhook_retry_seconds: Tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
+    smtp_url: str = ""
+    handover_email_to: str = ""
+    handover_email_from: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_base_url: str = ""
+    handover_sms_to: str = ""
+
+    def handover_targets(self) -> "HandoverTargets":
+        from salesbot.handover.requests import HandoverTargets
+
+        return HandoverTargets(self.handover_webhook_url if self.handover_webhook_secret else "",
+                               self.handover_email_to if self.smtp_url else "",
+                               self.handover_sms_to if self.twilio_account_sid and self.twilio_auth_token else "")
 
     @property
     def notifications_api_on(self) -> bool:
@@ -73,4 +91,12 @@ def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
         handover_webhook_secret=get("HANDOVER_WEBHOOK_SECRET"),
         handover_webhook_retry_seconds=tuple(float(x) for x in get(
             "HANDOVER_WEBHOOK_RETRY_SECONDS", "5,300,1800,7200").split(",") if x.strip()),
+        smtp_url=get("SMTP_URL"),
+        handover_email_to=get("HANDOVER_EMAIL_TO"),
+        handover_email_from=get("HANDOVER_EMAIL_FROM", "salesbot@localhost"),
+        twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+        twilio_from=get("TWILIO_FROM"),
+        twilio_base_url=get("TWILIO_BASE_URL"),
+        handover_sms_to=get("HANDOVER_SMS_TO"),
     )
