@@ -14,6 +14,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="default DESK_PORT or 8080")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio").setLevel(logging.WARNING)  # it logs every request and its headers at INFO
     import uvicorn
 
     from salesbot.desk.app import create_app

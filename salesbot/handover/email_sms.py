@@ -76,7 +76,8 @@ class EmailDelivery:
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self.sender, item.target, payload.get("subject", "")
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = payload.get("message_id") or f"<{item.effect_key}@salesbot>"  # the same on retries
+        message_id = item.effect_key.replace(":", ".")  # the same on every retry: a receiver can drop repeats
+        message["Message-ID"] = payload.get("message_id") or f"<{message_id}@salesbot>"
         message.set_content(payload.get("text", ""))
         message.add_alternative(payload.get("html", ""), subtype="html")
         try:
