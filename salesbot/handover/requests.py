@@ -4,7 +4,8 @@ outbox (the signed webhook, e-mail, SMS) or recorded as it is (`desk`: the chat 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from functools import lru_cache
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from salesbot.db import Repositories
 from salesbot.handover.email_sms import EMAIL_KIND, SMS_KIND, compose_email, compose_sms
@@ -19,6 +20,20 @@ class HandoverTargets:
     webhook_url: str = ""
     email_to: str = ""
     sms_to: str = ""
+
+
+def configured(environ: Optional[Mapping[str, str]] = None) -> Tuple[Tuple[str, ...], HandoverTargets]:
+    """HANDOVER_METHODS and the targets of the methods that have everything they need."""
+    from salesbot.desk.config import load_desk_config
+
+    config = load_desk_config(environ)
+    return config.handover_methods, config.handover_targets()
+
+
+@lru_cache(maxsize=1)
+def process_configuration() -> Tuple[Tuple[str, ...], HandoverTargets]:
+    """The same, read once per process (the action server)."""
+    return configured()
 
 
 def parse_methods(text: str) -> List[str]:
