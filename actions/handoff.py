@@ -2,6 +2,7 @@
 and the chat is paused until a manager hands it back."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Dict, List, Text
 
@@ -13,6 +14,7 @@ from actions.common import customer_from_tracker, storage
 from actions.notifier import group_poster
 from salesbot.channel.handoff import BY_BOT, HandoffService
 from salesbot.clock import system_clock
+from salesbot.handover.requests import process_configuration, request_handover
 from salesbot.notifications import escalate_to_group
 from salesbot.settings import get_settings
 
@@ -36,12 +38,29 @@ def recent_messages(tracker: Tracker, limit: int = 6) -> List[str]:
     return lines[-limit:]
 
 
+def _as_message(line: str) -> Dict[str, str]:
+    author, _, text = line.removeprefix("— ").partition(": ")
+    return {"from": {"клиент": "customer", "бот": "bot", "менеджер": "manager"}.get(author, author), "text": text}
+
+
 async def hand_over(tracker: Tracker, reason: str, headline: str) -> None:
-    """Post to the group (once per customer message) and pause the chat in the shared database."""
+    """Announce the handover by every HANDOVER_METHODS way (the managers' group as before, once per customer
+    message; the desk's queue, e-mail, SMS and the CRM webhook through the outbox, sent by the desk) and pause
+    the chat in the shared database."""
     customer = customer_from_tracker(tracker)
     message_id = (tracker.latest_message or {}).get("message_id") or "-"
-    await escalate_to_group(group_poster(), customer, f"{reason}:{customer.chat_id}:{message_id}", headline,
-                            recent_messages(tracker))
+    request_key = f"{reason}:{customer.chat_id}:{message_id}"
+    lines = recent_messages(tracker)
+    methods, targets = process_configuration()
+    if "whatsapp_group" in methods:
+        await escalate_to_group(group_poster(), customer, request_key, headline, lines)
+    phone = customer.chat_id.split("@", 1)[0] if customer.chat_id.endswith("@c.us") else ""
+    try:
+        await asyncio.to_thread(request_handover, storage().repos, request_key, customer.chat_id, reason, methods,
+                                targets, phone=phone, name=customer.name, summary=headline,
+                                messages=[_as_message(line) for line in lines])
+    except Exception:  # the log of the other ways must never cost the customer the pause
+        logger.exception("handover %s: recording it failed", request_key)
     # through the one pause authority; the action's ConversationPaused is Rasa's copy of it
     handoff = HandoffService(storage(), system_clock(), get_settings().handoff_auto_resume_minutes)
     await handoff.pause(customer.chat_id, reason, BY_BOT)

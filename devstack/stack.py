@@ -1,4 +1,5 @@
-"""Starts the real processes: GREEN-API sandbox, action server and Rasa server, on free local ports."""
+"""Starts the real processes: GREEN-API sandbox, action server, Rasa server and (optionally) the desk, on free
+local ports."""
 from __future__ import annotations
 
 import json
@@ -63,7 +64,7 @@ class Stack:
         self.tmp = tmp
         self.model = model
         self.polling = polling
-        self.ports = {"sandbox": free_port(), "actions": free_port(), "rasa": free_port()}
+        self.ports = {"sandbox": free_port(), "actions": free_port(), "rasa": free_port(), "desk": free_port()}
         self.procs: Dict[str, subprocess.Popen] = {}
         self.env = dict(os.environ)
         sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
@@ -96,16 +97,24 @@ class Stack:
         log = open(self.tmp / f"{name}.log", "a")
         self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
-    def start(self, with_rasa: bool = True) -> "Stack":
-        """Start the sandbox and the action server, then (unless `with_rasa` is False) the Rasa server."""
+    @property
+    def desk(self) -> str:
+        return f"http://127.0.0.1:{self.ports['desk']}"
+
+    def start(self, with_rasa: bool = True, with_actions: bool = True) -> "Stack":
+        """Start the sandbox and the action server, then (unless `with_rasa` is False) the Rasa server.
+        `with_actions=False` starts the sandbox alone (e.g. for the desk: `start_desk`)."""
         webhook = "" if self.polling else f"{self.rasa}/webhooks/greenapi/webhook"
         self._start("sandbox", [str(VENV / "actions/bin/python"), "-m", "sandbox", "--port", str(self.ports["sandbox"]),
                                 "--instance-id", INSTANCE_ID, "--token", API_TOKEN, "--webhook-url", webhook,
                                 "--webhook-token", WEBHOOK_TOKEN, "--group-id", GROUP_ID])
-        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
-                                "--port", str(self.ports["actions"])])
+        if with_actions:
+            self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+                                    "--port", str(self.ports["actions"])])
         wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
-        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+        if with_actions:
+            wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200,
+                       what="actions")
         if with_rasa:
             self.start_rasa()
         return self
@@ -124,6 +133,18 @@ class Stack:
                              str(self.ports["rasa"]), "--interface", "127.0.0.1", "--enable-api",
                              "--auth-token", RASA_API_TOKEN])
         wait_until(lambda: http("GET", f"{self.rasa}/webhooks/greenapi/")[0] == 200, timeout=180, what="rasa")
+
+    def start_desk(self, env: Optional[Dict[str, str]] = None) -> None:
+        """The desk (notifications API) on its port, over the stack's database and sandbox; `env` adds to the
+        stack's environment (e.g. NOTIFY_API_TOKEN)."""
+        log = open(self.tmp / "desk.log", "a")
+        self.procs["desk"] = subprocess.Popen(
+            [str(VENV / "actions/bin/python"), "-m", "salesbot.desk", "--port", str(self.ports["desk"])],
+            cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: http("GET", f"{self.desk}/health")[0] == 200, timeout=60, what="desk")
+
+    def stop_desk(self) -> None:
+        self._stop(self.procs.pop("desk"))
 
     def stop_rasa(self) -> None:
         self._stop(self.procs.pop("rasa"))

@@ -98,15 +98,21 @@ class Sender:
 
 @dataclass
 class RetryPolicy:
+    """Capped exponential backoff with full jitter, or a fixed `schedule` of waits (after attempt 1, 2, ...)."""
     base_seconds: float = 2.0
     cap_seconds: float = 300.0  # the longest wait between two attempts
     max_retry_after_seconds: float = 3600.0
     give_up_after_seconds: float = 24 * 3600.0
     check_delay_seconds: float = 5.0  # after a timeout, wait this long before checking (journals lag a send)
     rng: random.Random = field(default_factory=random.Random)
+    max_attempts: Optional[int] = None  # give up after this many attempts as well
+
+    schedule: Optional[List[float]] = None
 
     def backoff(self, attempts: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))]."""
+        """Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))]; or the schedule's wait."""
+        if self.schedule:
+            return self.schedule[min(max(attempts, 1), len(self.schedule)) - 1]
         ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
         return self.rng.uniform(0, ceiling)
 
@@ -221,6 +227,12 @@ class OutboxRelay:
     async def _retry(self, item: OutboxItem, error: str, check_delivery: bool, delay: float,
                      attempts: Optional[int] = None) -> None:
         now = self.now()
+        if self.policy.max_attempts is not None and (attempts or item.attempts) >= self.policy.max_attempts:
+            await asyncio.to_thread(self.repository.mark_failed, item.id, self.worker_id,
+                                    f"gave up after {attempts or item.attempts} attempts: {error}")
+            logger.error("outbox %s (%s): gave up after %s attempts: %s", item.effect_key, item.kind,
+                         attempts or item.attempts, error)
+            return
         if now - item.created_at >= self.policy.give_up_after_seconds:
             await asyncio.to_thread(self.repository.mark_failed, item.id, self.worker_id,
                                     f"gave up after {self.policy.give_up_after_seconds:.0f}s: {error}")

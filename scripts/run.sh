@@ -34,9 +34,11 @@ stopped() {  # stopped NAME WHEN: say that a server died, with the end of its lo
 answers() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
 RASA_PORT="${RASA_PORT:-5005}"; ACTIONS_PORT="${ACTIONS_PORT:-5055}"; SANDBOX_PORT="${SANDBOX_PORT:-7700}"
+DESK_HOST="${DESK_HOST:-127.0.0.1}"; DESK_PORT="${DESK_PORT:-8080}"
 declare -A health_of=(
   [actions]="http://127.0.0.1:$ACTIONS_PORT/health"
   [rasa]="http://127.0.0.1:$RASA_PORT/webhooks/greenapi/"
+  [desk]="http://$DESK_HOST:$DESK_PORT/health"
 )
 sandbox=0
 if [ -z "${GREEN_API_INSTANCE_ID:-}" ] || [ -z "${GREEN_API_TOKEN:-}" ]; then
@@ -58,6 +60,9 @@ else
 fi
 
 launch actions "$ACTIONS_VENV/bin/python" -m rasa_sdk --actions actions --port "$ACTIONS_PORT"
+# The desk: the notifications API (on when NOTIFY_API_TOKEN is set) and its outbox relay.
+export DESK_HOST DESK_PORT
+launch desk "$ACTIONS_VENV/bin/python" -m salesbot.desk
 api=()  # Rasa's HTTP API only with a token (RASA_API_TOKEN); messages it triggers reach WhatsApp too
 [ -n "${RASA_API_TOKEN:-}" ] && api=(--enable-api --auth-token "$RASA_API_TOKEN")
 launch rasa "$RASA" run --model "$model" --credentials credentials.yml --endpoints endpoints.yml --port "$RASA_PORT" \
@@ -82,8 +87,9 @@ while [ "${#waiting[@]}" -gt 0 ]; do
 done
 if [ "$sandbox" = 1 ]; then
   echo "==> the bot is up. Open http://127.0.0.1:$SANDBOX_PORT/ to chat with it."
+  echo "==> the desk is on http://$DESK_HOST:$DESK_PORT/ (notifications API $([ -n "${NOTIFY_API_TOKEN:-}" ] && echo on || echo "off: set NOTIFY_API_TOKEN"))"
 else
-  echo "==> the bot is up: Rasa on :$RASA_PORT, actions on :$ACTIONS_PORT"
+  echo "==> the bot is up: Rasa on :$RASA_PORT, actions on :$ACTIONS_PORT, desk on $DESK_HOST:$DESK_PORT"
 fi
 
 # Running: if any server stops, say which and stop the rest.

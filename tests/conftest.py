@@ -19,6 +19,9 @@ def _clear_caches() -> None:
     settings.get_settings.cache_clear()
     shop_profile.get_profile.cache_clear()
     storage._storages.clear()
+    from salesbot.handover.requests import process_configuration
+
+    process_configuration.cache_clear()
     try:
         from actions import common, photos
 

@@ -10,14 +10,18 @@ from salesbot.db.enums import (
     HandoffReason,
     InboxStatus,
     LlmOutcome,
+    NotificationStatus,
     NudgeStatus,
+    OptOutState,
     OrderStatus,
     OutboxStatus,
 )
 from salesbot.db.handoffs import HandoffRepository
+from salesbot.db.handovers import HandoverRepository
 from salesbot.db.llm_calls import LlmCallRepository
 from salesbot.db.messages import InboxRepository, MessageRepository
 from salesbot.db.migrate import upgrade_to_head
+from salesbot.db.notifications import NotificationRepository, OptOutRepository
 from salesbot.db.nudges import NudgeRepository
 from salesbot.db.orders import OrderRepository
 from salesbot.db.outbox import OutboxRepository
@@ -43,11 +47,16 @@ class Repositories:
         self.handoffs = HandoffRepository(db)
         self.nudges = NudgeRepository(db)
         self.llm_calls = LlmCallRepository(db)
+        self.notifications = NotificationRepository(db)
+        self.opt_outs = OptOutRepository(db)
+        self.handovers = HandoverRepository(db)
 
 
 __all__ = [
     "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "HandoffAction", "HandoffReason", "HandoffRepository",
-    "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NudgeRepository",
+    "HandoverRepository",
+    "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
+    "NotificationStatus", "NudgeRepository", "OptOutRepository", "OptOutState",
     "NudgeStatus", "OrderRepository", "OrderStatus", "OutboxRepository", "OutboxStatus", "Repositories",
     "create_engine", "open_database", "upgrade_to_head",
 ]

@@ -76,3 +76,26 @@ class LlmOutcome(str, Enum):
 def as_text(value: object) -> str:
     """The stored text of an enum member or a plain string (str() of a str enum differs across Pythons)."""
     return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+class NotificationStatus(str, Enum):
+    PENDING = "PENDING"  # waiting for the relay (or for the morning: quiet hours)
+    RETRYING = "RETRYING"  # a transient error; the relay tries again with backoff
+    SENT = "SENT"  # GREEN-API accepted it
+    DELIVERED = "DELIVERED"
+    READ = "READ"
+    FAILED = "FAILED"
+    BLOCKED = "BLOCKED"  # a staff phone or an opted-out customer: never sent
+
+
+class OptOutState(str, Enum):
+    ASKED = "asked"  # wrote «стоп»; asked to confirm
+    OUT = "out"  # confirmed: no notifications, no nudges
+    IN = "in"  # wrote «старт» (or declined): as everyone
+
+
+class HandoverStatus(str, Enum):
+    PENDING = "pending"  # announced through the outbox, not yet accepted
+    NOTIFIED = "notified"  # the method's receiver accepted it
+    FAILED = "failed"  # gave up (or the receiver said 410 Gone)
+    COMPLETED = "completed"  # a manager answered the customer

@@ -6,8 +6,8 @@ from typing import Any, Dict, List, Optional
 import sqlalchemy as sa
 
 from salesbot.db.engine import Database
-from salesbot.db.enums import NudgeStatus, as_text
-from salesbot.db.schema import nudges
+from salesbot.db.enums import NudgeStatus, OptOutState, as_text
+from salesbot.db.schema import nudges, opt_outs
 
 
 class NudgeRepository:
@@ -38,7 +38,13 @@ class NudgeRepository:
             return dict(row) if row else None
 
     def claim_due(self, now: float) -> List[Dict[str, Any]]:
-        """Atomically move due pending nudges to 'sending'; each is returned to exactly one caller."""
+        """Atomically move due pending nudges to 'sending'; each is returned to exactly one caller. The nudges of
+        customers who opted out («стоп») are cancelled instead."""
+        opted_out = sa.select(opt_outs.c.chat_id).where(opt_outs.c.state == OptOutState.OUT.value)
+        with self.db.write() as connection:
+            connection.execute(nudges.update().where(
+                (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now)
+                & nudges.c.chat_id.in_(opted_out)).values(status=NudgeStatus.CANCELLED.value, updated_at=now))
         with self.db.read() as connection:
             due = [dict(r) for r in connection.execute(sa.select(nudges).where(
                 (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now))).mappings()]

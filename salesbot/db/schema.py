@@ -143,3 +143,88 @@ llm_calls = sa.Table(
     sa.Column("completion_tokens", sa.Integer, nullable=True),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+# -- notifications: messages the shop's systems ask to send to a customer (revision 0003) ----------------------------
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("reference", sa.String(255), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of the request's content
+    sa.Column("phone", sa.String(32), nullable=False),  # E.164
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("search_text", sa.Text, nullable=False, server_default=""),  # name casefolded + phone (q=)
+    sa.Column("vars", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("urgent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),  # the rendered message
+    sa.Column("status", sa.String(16), nullable=False),  # NotificationStatus
+    sa.Column("reason", sa.Text, nullable=True),  # why BLOCKED or FAILED
+    sa.Column("send_round", sa.Integer, nullable=False, server_default="1"),  # +1 per operator retry
+    sa.Column("effect_key", sa.String(255), nullable=True),  # the outbox row of the current round
+    sa.Column("id_message", sa.String(128), nullable=True),
+    sa.Column("due_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("delivered_at", sa.Float, nullable=True),
+    sa.Column("read_at", sa.Float, nullable=True),
+    sa.Column("failed_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("event", "reference", name="uq_notifications_event_reference"),
+    sa.Index("ix_notifications_status", "status"),
+    sa.Index("ix_notifications_created_at", "created_at"),
+    sa.Index("ix_notifications_id_message", "id_message"),
+)
+
+notification_log = sa.Table(
+    "notification_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.Integer, sa.ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # api, outbox, webhook, retry
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+# -- opt-outs: customers who asked for no notifications or nudges (revision 0003) ------------------------------------
+opt_outs = sa.Table(
+    "opt_outs", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # OptOutState
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# -- handover requests: each way a handover to a person was announced (revision 0003) ------------------------------
+handover_requests = sa.Table(
+    "handover_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_key", sa.String(255), nullable=False),  # one handover (e.g. chat + customer message id)
+    sa.Column("method", sa.String(32), nullable=False),  # whatsapp_group, desk, email, sms, webhook
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("phone", sa.String(32), nullable=False, server_default=""),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("reason", sa.String(32), nullable=False),  # HandoffReason
+    sa.Column("preferred_contact", sa.String(32), nullable=True),
+    sa.Column("summary", sa.Text, nullable=False, server_default=""),
+    sa.Column("messages", sa.Text, nullable=False, server_default="[]"),  # JSON: the last messages
+    sa.Column("status", sa.String(16), nullable=False),  # HandoverStatus
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("response_code", sa.Integer, nullable=True),
+    sa.Column("effect_key", sa.String(255), nullable=True),  # its outbox row
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("notified_at", sa.Float, nullable=True),
+    sa.Column("first_reply_at", sa.Float, nullable=True),  # a manager's first message in the chat after it
+    sa.Column("completed_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("request_key", "method", name="uq_handover_requests_key_method"),
+    sa.Index("ix_handover_requests_created_at", "created_at"),
+)
+
+# -- integration state: an endpoint that said 410 Gone is switched off (revision 0003) ---------------------------------
+integration_state = sa.Table(
+    "integration_state", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("disabled_at", sa.Float, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+)

@@ -1,0 +1,1 @@
+"""The desk: the notifications API (and later the managers' page), a Starlette app on uvicorn."""
