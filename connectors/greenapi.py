@@ -11,6 +11,8 @@ import asyncio
 import hmac
 import json
 import logging
+import math
+import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import unquote, urlparse
@@ -32,6 +34,15 @@ from salesbot.channel.poller import Poller
 from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
+from salesbot.outbox import (
+    GREENAPI_FILE_URL,
+    GREENAPI_MESSAGE,
+    GREENAPI_REPLY,
+    GreenApiDelivery,
+    OutboxRelay,
+    Sender,
+    entry_text,
+)
 from salesbot.greenapi.webhooks import InboundMessage, WebhookError, parse_webhook
 from salesbot.settings import Settings, get_settings
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
@@ -45,13 +56,18 @@ def client_from_settings(settings: Settings) -> GreenApiClient:
     return GreenApiClient(GreenApiConfig(
         api_url=settings.green_api_url, media_url=settings.green_api_media_url,
         instance_id=settings.green_api_instance_id, token=settings.green_api_token,
+        timeout=settings.green_api_timeout_seconds,
     ))
 
 
 class GreenAPIOutput(OutputChannel):
-    """Sends the bot's messages; a message that still fails after the retries is recorded as FAILED. With
-    `still_ours` (a customer turn), each send first checks that no manager took the chat meanwhile; a message
-    computed before the manager's is dropped instead and listed in `dropped_texts`."""
+    """Sends the bot's messages in-line. A message that could not be sent (429/5xx after the client's retries, no
+    connection, or a timeout whose outcome is unknown) becomes an outbox row that the relay delivers (after a
+    timeout, only if GREEN-API's journal does not show it); the rest of the turn's messages queue behind it, so
+    their order holds. A refused one (other 4xx) is recorded FAILED. With `taken_by_people` (a customer turn),
+    each send first checks that no manager took the chat meanwhile; a message computed before the manager's is
+    dropped instead and listed in `dropped_texts`. `already_sent`: how many of the turn's first messages went out
+    before a crash (a replayed turn); they are not sent again."""
 
     @classmethod
     def name(cls) -> Text:
@@ -67,6 +83,9 @@ class GreenAPIOutput(OutputChannel):
         self.taken_by_people = taken_by_people
         self.sent_texts: List[str] = []     # what this output sent, so the channel knows how the turn ended
         self.dropped_texts: List[str] = []  # what it did not send because a manager took the chat
+        self.already_sent = 0               # a replayed turn: its first messages reached the customer before
+        self.queued = 0                     # messages handed to the outbox relay
+        self._sequence = f"chat:{uuid.uuid4().hex[:12]}"
 
     async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
         if recipient_id.endswith("@g.us"):
@@ -77,11 +96,23 @@ class GreenAPIOutput(OutputChannel):
             logger.info("chat=%s %s dropped: a manager took the chat while the reply was computed",
                         recipient_id, kind)
             return
+        if self.already_sent > 0:
+            self.already_sent -= 1
+            if kind == "text":
+                self.sent_texts.append(payload["message"])
+            logger.info("chat=%s %s not sent again: it went out before the restart", recipient_id, kind)
+            return
+        if self.queued and await self._enqueue(recipient_id, kind, payload, check_delivery=False):
+            return  # behind an earlier message of this turn that waits in the outbox
         try:
             result = await send()
         except GreenApiError as exc:
+            if (exc.retryable or exc.outcome_unknown) and await self._enqueue(
+                    recipient_id, kind, payload, check_delivery=exc.outcome_unknown):
+                logger.warning("chat=%s %s not sent now (%s): handed to the outbox relay", recipient_id, kind, exc)
+                return
             logger.error("chat=%s %s failed for good: %s", recipient_id, kind, exc)
-            key = f"failed:{recipient_id}:{kind}:{id(payload)}:{asyncio.get_running_loop().time()}"
+            key = f"failed:{recipient_id}:{kind}:{uuid.uuid4().hex}"
             await asyncio.to_thread(self.storage.claim_effect, key, kind, recipient_id, payload)
             await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
             return
@@ -90,6 +121,23 @@ class GreenAPIOutput(OutputChannel):
         if kind == "text":
             self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
+
+    async def _enqueue(self, recipient_id: str, kind: str, payload: Dict[str, Any], check_delivery: bool) -> bool:
+        """Hand a message to the outbox relay; False for what it cannot send (an uploaded file)."""
+        if kind == "text":
+            outbox_kind = GREENAPI_REPLY if self.taken_by_people is not None else GREENAPI_MESSAGE
+            body: Dict[str, Any] = {"message": payload["message"]}
+        elif kind == "file" and payload.get("url"):
+            outbox_kind, body = GREENAPI_FILE_URL, {"url": payload["url"]}
+        else:
+            return False
+        self.queued += 1
+        key = f"reply:{recipient_id}:{uuid.uuid4().hex}"
+        await asyncio.to_thread(self.storage.repos.outbox.enqueue, key, outbox_kind, recipient_id, body,
+                                recipient_id, self._sequence, None, check_delivery)
+        if kind == "text":
+            self.sent_texts.append(payload["message"])
+        return True
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._send(recipient_id, "text", {"message": text},
@@ -136,8 +184,9 @@ class RasaConversation:
         self.channel = channel
         self.on_new_message = on_new_message
 
-    async def run_turn(self, message: InboundMessage) -> TurnResult:
+    async def run_turn(self, message: InboundMessage, already_sent: Optional[List[str]] = None) -> TurnResult:
         output = self.channel.turn_output()
+        output.already_sent = len(already_sent or [])
         turn: Dict[str, Any] = {"sender_id": message.chat_id}
         token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
         try:
@@ -158,6 +207,41 @@ class RasaConversation:
         intent = tracker.latest_message.intent.get("name") if tracker is not None and tracker.latest_message \
             else None
         return TurnResult(list(output.sent_texts), list(output.dropped_texts), intent)
+
+    async def already_recorded(self, message: InboundMessage) -> bool:
+        """Rasa saved this message's turn (the crash came after the save and before the inbox's DONE)."""
+        tracker = await fetch_tracker(self.channel.agent, message.chat_id)
+        if tracker is None:
+            return False
+        for event in reversed(tracker.events):
+            if isinstance(event, UserUttered) and event.message_id == message.id_message:
+                return True
+            if isinstance(event, BotUttered) and (event.metadata or {}).get("id_message") == message.id_message:
+                return True
+        return False
+
+    async def delivered_before_crash(self, message: InboundMessage, row: Dict[str, Any]) -> List[str]:
+        """The messages of this turn that reached the chat before the server died: GREEN-API's journal of the
+        API sends to the chat since the message came, minus those of the chat's earlier turns (recorded as the
+        bot's sends before the earlier message was finished) and the outbox relay's. Oldest first."""
+        repos = self.channel.storage.repos
+        since = float(row["received_at"]) - GreenApiDelivery.CLOCK_SKEW_SECONDS
+        previous_done = await asyncio.to_thread(repos.inbox.previous_done_at, message.chat_id, row["id"])
+        earlier = set(await asyncio.to_thread(repos.messages.sent_ids_until, message.chat_id,
+                                              previous_done if previous_done is not None else row["received_at"]))
+        earlier.update(await asyncio.to_thread(repos.outbox.sent_ids, message.chat_id, since))
+        minutes = max(1, math.ceil((self.channel.clock.now() - since) / 60) + 1)
+        try:
+            journal = await self.channel.client.last_outgoing_messages(minutes)
+        except GreenApiError as exc:
+            logger.warning("chat=%s id=%s journal unavailable (%s): the turn runs again in full", message.chat_id,
+                           message.id_message, exc)
+            return []
+        entries = [e for e in journal if e.get("chatId") == message.chat_id and e.get("sendByApi", True) is not False
+                   and str(e.get("idMessage") or "") not in earlier
+                   and (not isinstance(e.get("timestamp"), (int, float)) or e["timestamp"] >= since)]
+        entries.reverse()  # the journal is newest first
+        return [entry_text(e) or str(e.get("fileName") or e.get("typeMessage") or "") for e in entries]
 
     async def record_while_paused(self, message: InboundMessage) -> None:
         await append_events(self.channel.agent, message.chat_id, [
@@ -202,6 +286,8 @@ class GreenAPIInput(InputChannel):
         self._router: Optional[InboundRouter] = None
         self._background: List[asyncio.Task] = []
         self._app = None
+        self._replayed = asyncio.Event()  # set once the inbox's unfinished messages are queued again
+        self._relay_stop = asyncio.Event()
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -246,10 +332,36 @@ class GreenAPIInput(InputChannel):
             commands = ManagerCommands(self.handoff, self.settings.manager_numbers, self.settings.tz_name,
                                        conversation.known)
             nudges = NudgeScheduler(self.storage, self.clock, self.handoff, self.settings.nudges_enabled,
-                                    self.settings.tz_name, self.settings.work_hours, conversation.send_text,
+                                    self.settings.tz_name, self.settings.work_hours, self.enqueue_nudge,
                                     conversation.record_nudge)
             self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation)
         return self._router
+
+    async def enqueue_nudge(self, chat_id: str, text: str) -> None:
+        """A reminder goes out through the outbox relay (dropped there if a manager takes the chat first)."""
+        key = f"nudge:{chat_id}:{uuid.uuid4().hex}"
+        await asyncio.to_thread(self.storage.repos.outbox.enqueue, key, GREENAPI_REPLY, chat_id, {"message": text})
+
+    def outbox_relay(self) -> OutboxRelay:
+        """The relay of this process: sends the outbox rows of every process (group posts the action server
+        enqueued, replies that could not go out in-line, nudges). Claims are atomic, so several run safely."""
+        repos = self.storage.repos
+        delivery = GreenApiDelivery(self.client, repos.outbox, repos.handoffs,
+                                    call_timeout=self.settings.green_api_timeout_seconds)
+        senders = {kind: self._remembering(sender) for kind, sender in delivery.senders().items()}
+        timeout = self.settings.green_api_timeout_seconds + 5
+        return OutboxRelay(repos.outbox, senders, send_timeout=timeout, lease_seconds=max(120.0, 4 * timeout),
+                           poll_seconds=0.5)
+
+    def _remembering(self, sender: Sender) -> Sender:
+        """The relay's sends are the bot's own too: their echo must never pause a chat."""
+        async def send(item):
+            id_message = await sender.send(item)
+            if id_message:
+                self.own_sends.remember(item.target, [id_message])
+            return id_message
+
+        return Sender(send, sender.was_delivered, sender.idempotent, sender.drop_reason)
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -282,14 +394,22 @@ class GreenAPIInput(InputChannel):
             except WebhookError as exc:
                 logger.warning("webhook rejected: %s", exc)
                 return response.json({"error": str(exc)}, status=400)
-            # (durable inbox: store the message RECEIVED here, before the 200)
-            await self.router(on_new_message).accept(message)
+            if not self._replayed.is_set():  # messages stored before a restart go first, in their order
+                await self._replayed.wait()
+            await self.router(on_new_message).accept(message)  # stored (RECEIVED) before the 200
             return response.json({"status": "accepted"})
 
         @bp.listener("after_server_start")
         async def start_background(app, _loop) -> None:
             self._app = app
             router = self.router(on_new_message)
+            try:
+                replayed = await router.replay()
+                if replayed:
+                    logger.info("%d messages received before the restart and not finished: queued again", replayed)
+            finally:
+                self._replayed.set()
+            self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             self._background.append(asyncio.create_task(
                 run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds)))
             if self.settings.green_api_polling:
@@ -298,6 +418,7 @@ class GreenAPIInput(InputChannel):
 
         @bp.listener("before_server_stop")
         async def stop(app, _loop) -> None:
+            self._relay_stop.set()
             for task in self._background:
                 task.cancel()
             if self._router is not None:

@@ -158,8 +158,8 @@ async def test_confirmed_order_is_stored_once_and_slots_are_reset():
     tracker = make_tracker("да", "affirm", slots=slots, active_loop=None,
                            metadata={"chat_id": "77011234567@c.us", "sender_name": "Айгуль"}, message_id="ABC")
     events, messages = await run_action(ActionSubmitOrder(), tracker)
-    assert texts(messages) == ["Спасибо! Заказ № 1 оформлен ✅ Сумма 42 000 ₸. "
-                               "Менеджер свяжется с вами, чтобы подтвердить доставку и оплату."]
+    assert texts(messages) == ["Спасибо! Заказ № 1 сохранён ✅ Сумма 42 000 ₸. "
+                               "Мы передаём его менеджерам — они свяжутся с вами, чтобы подтвердить доставку и оплату."]
     assert events == [SlotSet(s, None) for s in ("product", "size", "color", "address", "order_confirmed",
                                                  "order_edit_requested", "product_candidates")] + [
         SlotSet("last_order_id", 1.0)]
