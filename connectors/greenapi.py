@@ -50,6 +50,7 @@ from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 logger = logging.getLogger(__name__)
 
 DROPPED_REASON = "manager_took_over"
+CHECK_DELAY_SECONDS = 5.0  # a send that timed out is looked for in GREEN-API's journal no sooner than this
 
 
 def client_from_settings(settings: Settings) -> GreenApiClient:
@@ -133,8 +134,11 @@ class GreenAPIOutput(OutputChannel):
             return False
         self.queued += 1
         key = f"reply:{recipient_id}:{uuid.uuid4().hex}"
+        # after a timeout GREEN-API may still perform the send: look in its journal only after a while
+        due_at = self.storage.db.now() + max(CHECK_DELAY_SECONDS, self.client.config.timeout) if check_delivery \
+            else None
         await asyncio.to_thread(self.storage.repos.outbox.enqueue, key, outbox_kind, recipient_id, body,
-                                recipient_id, self._sequence, None, check_delivery)
+                                recipient_id, self._sequence, due_at, check_delivery)
         if kind == "text":
             self.sent_texts.append(payload["message"])
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -102,10 +103,8 @@ class Stack:
         self._start("sandbox", [str(VENV / "actions/bin/python"), "-m", "sandbox", "--port", str(self.ports["sandbox"]),
                                 "--instance-id", INSTANCE_ID, "--token", API_TOKEN, "--webhook-url", webhook,
                                 "--webhook-token", WEBHOOK_TOKEN, "--group-id", GROUP_ID])
-        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
-                                "--port", str(self.ports["actions"])])
         wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
-        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+        self.start_actions()
         if with_rasa:
             self.start_rasa()
         return self
@@ -127,6 +126,23 @@ class Stack:
 
     def stop_rasa(self) -> None:
         self._stop(self.procs.pop("rasa"))
+
+    def kill(self, name: str) -> None:
+        """kill -9 of one server ("rasa" or "actions"): no listener runs, nothing is flushed."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def start_actions(self) -> None:
+        """(Re)start the action server on its port."""
+        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+                                "--port", str(self.ports["actions"])])
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+
+    def db(self, query: str, *args) -> list:
+        """Rows of the app's SQLite database."""
+        with sqlite3.connect(self.tmp / "app.db") as connection:
+            return connection.execute(query, args).fetchall()
 
     @staticmethod
     def _stop(proc: subprocess.Popen) -> None:
