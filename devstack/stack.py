@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -57,6 +58,30 @@ def wait_until(check, timeout: float = 120.0, interval: float = 0.2, what: str =
             pass
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+
+
+def _descendants(pid: int) -> List[int]:
+    """Child processes of `pid`, and theirs (from /proc)."""
+    children: Dict[int, List[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Stack:
@@ -128,10 +153,16 @@ class Stack:
         self._stop(self.procs.pop("rasa"))
 
     def kill(self, name: str) -> None:
-        """kill -9 of one server ("rasa" or "actions"): no listener runs, nothing is flushed."""
+        """kill -9 of one server ("rasa" or "actions") and its worker processes (Sanic serves the action server
+        from a child): no listener runs, nothing is flushed."""
         proc = self.procs.pop(name)
-        proc.kill()
+        for pid in [proc.pid] + _descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.wait()
+        wait_until(lambda: not _listening(self.ports[name]), timeout=20, what=f"port of {name} released")
 
     def start_actions(self) -> None:
         """(Re)start the action server on its port."""

@@ -42,7 +42,7 @@ def test_kill_9_of_rasa_mid_turn_answers_every_message_once_in_order(stack):
     expected = bot_texts(stack, reference)
     assert len(expected) >= len(SCRIPT)
 
-    chats = [f"7701222{n:04d}@c.us" for n in range(1, 9)]
+    chats = [f"7701222{n:04d}@c.us" for n in range(1, 21)]  # 20 chats, 60 messages
     with stack.faults({"method": "sendMessage", "delay_ms": 700, "count": -1}):  # every turn takes a while
         sent = {chat: [stack.say(chat, text) for text in SCRIPT] for chat in chats}
         wait_until(lambda: sum(len(stack.bot_messages(c)) for c in chats) >= 3, timeout=60, what="turns under way")
