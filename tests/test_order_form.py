@@ -172,6 +172,21 @@ async def test_confirmed_order_is_stored_once_and_slots_are_reset():
         "Chanel балетки", "37", "черный", "Алматы", "Абая 10", 42000, "Айгуль", "77011234567", "NOTIFIED")
 
 
+async def test_the_same_order_confirmed_again_in_another_message_is_not_a_second_order():
+    slots = dict(CHOSEN, order_confirmed=True)
+    metadata = {"chat_id": "77011234568@c.us", "sender_name": "Айгуль"}
+    for message_id in ("FIRST", "AGAIN"):  # «да», the turn failed, «да» again
+        tracker = make_tracker("да", "affirm", slots=slots, active_loop=None, metadata=metadata,
+                               message_id=message_id)
+        _, messages = await run_action(ActionSubmitOrder(), tracker)
+        assert texts(messages)[0].startswith("Спасибо! Заказ № 1 сохранён")
+    assert len(storage().list_orders()) == 1
+    other = make_tracker("да", "affirm", slots=dict(slots, size="38"), active_loop=None, metadata=metadata,
+                         message_id="THIRD")
+    await run_action(ActionSubmitOrder(), other)
+    assert len(storage().list_orders()) == 2  # another size is another order
+
+
 async def test_declined_order_is_not_stored():
     tracker = make_tracker("нет", "deny", slots=dict(CHOSEN, order_confirmed=False), active_loop=None)
     _, messages = await run_action(ActionSubmitOrder(), tracker)
