@@ -23,11 +23,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import action_guard
 from connectors.conversation import append_events, fetch_tracker
 from connectors.speedups import saved_tracker
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import HandoffService
-from salesbot.channel.inbound import InboundRouter, TurnResult
+from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (RecentIds: former home)
 from salesbot.channel.poller import Poller
@@ -86,6 +87,7 @@ class GreenAPIOutput(OutputChannel):
         self.dropped_texts: List[str] = []  # what it did not send because a manager took the chat
         self.already_sent = 0               # a replayed turn: its first messages reached the customer before
         self.queued = 0                     # messages handed to the outbox relay
+        self.delivered: List[str] = []      # every message of the turn that went out (or will, from the outbox)
         self._sequence = f"chat:{uuid.uuid4().hex[:12]}"
 
     async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
@@ -97,13 +99,16 @@ class GreenAPIOutput(OutputChannel):
             logger.info("chat=%s %s dropped: a manager took the chat while the reply was computed",
                         recipient_id, kind)
             return
+        description = payload.get("message") or payload.get("path") or payload.get("url") or kind
         if self.already_sent > 0:
             self.already_sent -= 1
+            self.delivered.append(description)
             if kind == "text":
                 self.sent_texts.append(payload["message"])
             logger.info("chat=%s %s not sent again: it went out before the restart", recipient_id, kind)
             return
         if self.queued and await self._enqueue(recipient_id, kind, payload, check_delivery=False):
+            self.delivered.append(description)
             return  # behind an earlier message of this turn that waits in the outbox
         try:
             result = await send()
@@ -111,13 +116,16 @@ class GreenAPIOutput(OutputChannel):
             if (exc.retryable or exc.outcome_unknown) and await self._enqueue(
                     recipient_id, kind, payload, check_delivery=exc.outcome_unknown):
                 logger.warning("chat=%s %s not sent now (%s): handed to the outbox relay", recipient_id, kind, exc)
+                self.delivered.append(description)
                 return
             logger.error("chat=%s %s failed for good: %s", recipient_id, kind, exc)
+            self.delivered.append(description)  # done with, as far as a re-run of the turn is concerned
             key = f"failed:{recipient_id}:{kind}:{uuid.uuid4().hex}"
             await asyncio.to_thread(self.storage.claim_effect, key, kind, recipient_id, payload)
             await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
             return
         ids = [i for i in (result if isinstance(result, list) else [result]) if i]
+        self.delivered.append(description)
         self.own_sends.remember(recipient_id, ids)  # its echo must never pause the chat
         if kind == "text":
             self.sent_texts.append(payload["message"])
@@ -194,10 +202,13 @@ class RasaConversation:
         turn: Dict[str, Any] = {"sender_id": message.chat_id}
         token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
         try:
-            await self.on_new_message(UserMessage(
-                text=message.text, output_channel=output, sender_id=message.chat_id,
-                input_channel=GreenAPIInput.name(), message_id=message.id_message, metadata=message.metadata(),
-            ))
+            with action_guard.guarded():
+                await self.on_new_message(UserMessage(
+                    text=message.text, output_channel=output, sender_id=message.chat_id,
+                    input_channel=GreenAPIInput.name(), message_id=message.id_message, metadata=message.metadata(),
+                ))
+        except action_guard.ActionServerUnreachable as exc:  # nothing of the turn was saved: run it again
+            raise RetryTurn(f"action server unreachable: {exc}", output.delivered)
         finally:
             saved_tracker.reset(token)
         if output.dropped_texts:
@@ -278,6 +289,7 @@ class GreenAPIInput(InputChannel):
         from connectors import speedups
 
         speedups.install()
+        action_guard.install()
         return cls(get_settings())
 
     def __init__(self, settings: Settings):

@@ -53,6 +53,16 @@ class Conversation(Protocol):
 
 
 MAX_ATTEMPTS = 3  # a message whose processing failed this often is FAILED, not replayed at every start
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # a turn that may be run again waits for these, the chat with it
+
+
+class RetryTurn(Exception):
+    """The turn was not recorded and may be run again (e.g. the action server was unreachable). `already_sent`:
+    its messages that went out, not to be sent again."""
+
+    def __init__(self, reason: str, already_sent: List[str]):
+        super().__init__(reason)
+        self.already_sent = list(already_sent)
 
 
 @dataclass
@@ -73,6 +83,7 @@ class InboundRouter:
         self.own_sends = own_sends
         self.conversation = conversation
         self.worker = ChatWorker(self._process)
+        self.retry_delays = RETRY_DELAYS
         self._queued: Set[int] = set()  # inbox ids queued or in process here
         self._rows: Dict[int, Dict[str, Any]] = {}  # inbox rows of replayed items (their attempts before)
 
@@ -195,6 +206,22 @@ class InboundRouter:
         else:
             await self._customer_message(item)
 
+    async def _run_turn(self, message: InboundMessage, already_sent: List[str]) -> TurnResult:
+        """Run the turn; one that may be run again is, after a pause (later messages of the chat wait)."""
+        for delay in (*self.retry_delays, None):
+            try:
+                if already_sent:
+                    return await self.conversation.run_turn(message, already_sent=already_sent)
+                return await self.conversation.run_turn(message)
+            except RetryTurn as exc:
+                if delay is None:
+                    raise
+                already_sent = exc.already_sent
+                logger.warning("chat=%s id=%s turn not recorded (%s): run again in %.0fs", message.chat_id,
+                               message.id_message, exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
     async def _customer_message(self, item: _Item) -> None:
         message = item.message
         if await self.handoff.customer_wrote(message.chat_id):
@@ -215,9 +242,7 @@ class InboundRouter:
         if already_sent:
             logger.info("chat=%s id=%s %d replies went out before the restart: the turn runs again without them",
                         message.chat_id, message.id_message, len(already_sent))
-            result = await self.conversation.run_turn(message, already_sent=already_sent)
-        else:
-            result = await self.conversation.run_turn(message)
+        result = await self._run_turn(message, already_sent)
         if result.dropped_texts:
             logger.info("chat=%s id=%s %d replies dropped: a manager took the chat during the turn",
                         message.chat_id, message.id_message, len(result.dropped_texts))

@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestServer
 
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import HandoffService
-from salesbot.channel.inbound import InboundRouter, TurnResult
+from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.poller import Poller
@@ -251,6 +251,32 @@ def test_a_failed_message_stays_received_and_a_redelivery_processes_it_again(tmp
         assert storage.repos.inbox.get(chat, body["idMessage"])["status"] == "DONE" and calls["n"] == 2
         await (await router.accept(parse_webhook(body)))  # now a plain duplicate
         assert calls["n"] == 2
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_that_may_be_run_again_is_rerun_without_its_sent_replies_and_the_chat_waits(tmp_path):
+    async def scenario():
+        storage, handoff, own, _, crashed = make_router(tmp_path)
+        conversation = ReplayConversation()
+        original = conversation.run_turn
+
+        async def unreachable_once(message, already_sent=None):
+            if message.text == "да" and not already_sent:
+                conversation.log.append(("interrupted", message.chat_id, message.text))
+                raise RetryTurn("action server unreachable", ["Проверяю заказ…"])
+            return await original(message, already_sent)
+
+        conversation.run_turn = unreachable_once
+        router = InboundRouter(storage, handoff, crashed.commands, crashed.nudges, own, conversation)
+        router.retry_delays = (0.05,)
+        chat = "77011260014@c.us"
+        first = await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "да")))
+        second = await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "спасибо")))
+        await asyncio.gather(first, second)
+        assert conversation.log == [("interrupted", chat, "да"), ("turn", chat, "да", 1), ("turn", chat, "спасибо", 0)]
+        assert storage.repos.inbox.received() == []
         await router.worker.stop()
 
     asyncio.run(scenario())

@@ -1,6 +1,7 @@
 """Nothing lost, nothing twice, through the real servers: kill -9 of the Rasa server with turns in flight and
 messages queued, the managers' group failing with 503 and recovering, sends that time out, the action server
 killed during a confirmation."""
+import sqlite3
 import time
 
 import pytest
@@ -126,3 +127,41 @@ def test_action_server_killed_during_the_confirmation_one_order_posted_once(stac
     time.sleep(2)
     posts = group_posts(stack)[before:]
     assert [p["type"] for p in posts] == ["contact", "text"] and f"№ {orders[0][0]}" in posts[1]["text"]
+
+
+def test_action_server_killed_while_storing_the_order_the_turn_is_run_again(stack):
+    """The kill lands inside `action_submit_order` before the order is stored: the test holds the database's write
+    lock, so the action waits in its INSERT when it is killed. Rasa saves nothing of that turn; the channel runs
+    it again once the action server is back: one confirmation, one order, posted once, without the customer
+    having to confirm again."""
+    chat = "77012221005@c.us"
+    before = len(group_posts(stack))
+    for text in ORDER[:-1]:
+        stack.turn(chat, text)
+    replies_before = len(stack.bot_messages(chat))
+    lock = sqlite3.connect(stack.tmp / "app.db", timeout=30, isolation_level=None)
+    try:
+        id_message = stack.say(chat, "да")
+        # the channel stored and started the message (its last write before the turn's end): now take the lock
+        wait_until(lambda: stack.db("SELECT 1 FROM inbox WHERE id_message = ? AND attempts > 0", id_message),
+                   interval=0.002, what="the turn under way")
+        lock.execute("BEGIN IMMEDIATE")  # the one writer: the action's INSERT of the order waits behind it
+        time.sleep(1.5)
+        stack.kill("actions")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert stack.db("SELECT id FROM orders WHERE chat_id = ?", chat) == []
+    stack.start_actions()
+    wait_until(lambda: any("Заказ №" in (t or "") for t in bot_texts(stack, chat)), timeout=90,
+               what="the confirmation after the action server is back")
+    wait_until(lambda: len(group_posts(stack)) >= before + 2, timeout=60, what="the order's posts")
+    time.sleep(2)
+    new_replies = bot_texts(stack, chat)[replies_before:]
+    assert len([t for t in new_replies if "Заказ №" in (t or "")]) == 1, new_replies
+    orders = stack.db("SELECT id FROM orders WHERE chat_id = ?", chat)
+    assert len(orders) == 1
+    posts = group_posts(stack)[before:]
+    assert [p["type"] for p in posts] == ["contact", "text"] and f"№ {orders[0][0]}" in posts[1]["text"]
+    assert user_message_ids(stack, chat).count(id_message) == 1
+    assert "turn not recorded" in (stack.tmp / "rasa.log").read_text(encoding="utf-8", errors="replace")
