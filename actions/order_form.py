@@ -475,8 +475,9 @@ class ActionSubmitOrder(Action):
         order = await place_order(storage(), order_notifier(), _order_key(tracker), customer, draft)
         logger.info("order %s placed chat=%s product=%s", order.id, customer.chat_id, draft.product)
         dispatcher.utter_message(
-            text=f"Спасибо! Заказ № {order.id} оформлен ✅ Сумма {format_price(draft.price)}. "
-                 "Менеджер свяжется с вами, чтобы подтвердить доставку и оплату."
+            # true whatever the group's state: the order is stored, and the outbox relay delivers its post
+            text=f"Спасибо! Заказ № {order.id} сохранён ✅ Сумма {format_price(draft.price)}. "
+                 "Мы передаём его менеджерам — они свяжутся с вами, чтобы подтвердить доставку и оплату."
         )
         return reset + [SlotSet("last_order_id", float(order.id))]
 

@@ -11,6 +11,8 @@ import asyncio
 import hmac
 import json
 import logging
+import math
+import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import unquote, urlparse
@@ -21,17 +23,27 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import action_guard
 from connectors.conversation import append_events, fetch_tracker
 from connectors.speedups import saved_tracker
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import HandoffService
-from salesbot.channel.inbound import InboundRouter, TurnResult
+from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (RecentIds: former home)
 from salesbot.channel.poller import Poller
 from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
+from salesbot.outbox import (
+    GREENAPI_FILE_URL,
+    GREENAPI_MESSAGE,
+    GREENAPI_REPLY,
+    GreenApiDelivery,
+    OutboxRelay,
+    Sender,
+    entry_text,
+)
 from salesbot.greenapi.webhooks import InboundMessage, WebhookError, parse_webhook
 from salesbot.settings import Settings, get_settings
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
@@ -39,19 +51,25 @@ from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 logger = logging.getLogger(__name__)
 
 DROPPED_REASON = "manager_took_over"
+CHECK_DELAY_SECONDS = 5.0  # a send that timed out is looked for in GREEN-API's journal no sooner than this
 
 
 def client_from_settings(settings: Settings) -> GreenApiClient:
     return GreenApiClient(GreenApiConfig(
         api_url=settings.green_api_url, media_url=settings.green_api_media_url,
         instance_id=settings.green_api_instance_id, token=settings.green_api_token,
+        timeout=settings.green_api_timeout_seconds,
     ))
 
 
 class GreenAPIOutput(OutputChannel):
-    """Sends the bot's messages; a message that still fails after the retries is recorded as FAILED. With
-    `still_ours` (a customer turn), each send first checks that no manager took the chat meanwhile; a message
-    computed before the manager's is dropped instead and listed in `dropped_texts`."""
+    """Sends the bot's messages in-line. A message that could not be sent (429/5xx after the client's retries, no
+    connection, or a timeout whose outcome is unknown) becomes an outbox row that the relay delivers (after a
+    timeout, only if GREEN-API's journal does not show it); the rest of the turn's messages queue behind it, so
+    their order holds. A refused one (other 4xx) is recorded FAILED. With `taken_by_people` (a customer turn),
+    each send first checks that no manager took the chat meanwhile; a message computed before the manager's is
+    dropped instead and listed in `dropped_texts`. `already_sent`: how many of the turn's first messages went out
+    before a crash (a replayed turn); they are not sent again."""
 
     @classmethod
     def name(cls) -> Text:
@@ -67,6 +85,10 @@ class GreenAPIOutput(OutputChannel):
         self.taken_by_people = taken_by_people
         self.sent_texts: List[str] = []     # what this output sent, so the channel knows how the turn ended
         self.dropped_texts: List[str] = []  # what it did not send because a manager took the chat
+        self.already_sent = 0               # a replayed turn: its first messages reached the customer before
+        self.queued = 0                     # messages handed to the outbox relay
+        self.delivered: List[str] = []      # every message of the turn that went out (or will, from the outbox)
+        self._sequence = f"chat:{uuid.uuid4().hex[:12]}"
 
     async def _send(self, recipient_id: Text, kind: str, payload: Dict[str, Any], send: Callable[[], Awaitable[Any]]):
         if recipient_id.endswith("@g.us"):
@@ -77,19 +99,57 @@ class GreenAPIOutput(OutputChannel):
             logger.info("chat=%s %s dropped: a manager took the chat while the reply was computed",
                         recipient_id, kind)
             return
+        description = payload.get("message") or payload.get("path") or payload.get("url") or kind
+        if self.already_sent > 0:
+            self.already_sent -= 1
+            self.delivered.append(description)
+            if kind == "text":
+                self.sent_texts.append(payload["message"])
+            logger.info("chat=%s %s not sent again: it went out before the restart", recipient_id, kind)
+            return
+        if self.queued and await self._enqueue(recipient_id, kind, payload, check_delivery=False):
+            self.delivered.append(description)
+            return  # behind an earlier message of this turn that waits in the outbox
         try:
             result = await send()
         except GreenApiError as exc:
+            if (exc.retryable or exc.outcome_unknown) and await self._enqueue(
+                    recipient_id, kind, payload, check_delivery=exc.outcome_unknown):
+                logger.warning("chat=%s %s not sent now (%s): handed to the outbox relay", recipient_id, kind, exc)
+                self.delivered.append(description)
+                return
             logger.error("chat=%s %s failed for good: %s", recipient_id, kind, exc)
-            key = f"failed:{recipient_id}:{kind}:{id(payload)}:{asyncio.get_running_loop().time()}"
+            self.delivered.append(description)  # done with, as far as a re-run of the turn is concerned
+            key = f"failed:{recipient_id}:{kind}:{uuid.uuid4().hex}"
             await asyncio.to_thread(self.storage.claim_effect, key, kind, recipient_id, payload)
             await asyncio.to_thread(self.storage.finish_effect, key, EFFECT_FAILED, None, str(exc))
             return
         ids = [i for i in (result if isinstance(result, list) else [result]) if i]
+        self.delivered.append(description)
         self.own_sends.remember(recipient_id, ids)  # its echo must never pause the chat
         if kind == "text":
             self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
+
+    async def _enqueue(self, recipient_id: str, kind: str, payload: Dict[str, Any], check_delivery: bool) -> bool:
+        """Hand a message to the outbox relay; False for what it cannot send (an uploaded file)."""
+        if kind == "text":
+            outbox_kind = GREENAPI_REPLY if self.taken_by_people is not None else GREENAPI_MESSAGE
+            body: Dict[str, Any] = {"message": payload["message"]}
+        elif kind == "file" and payload.get("url"):
+            outbox_kind, body = GREENAPI_FILE_URL, {"url": payload["url"]}
+        else:
+            return False
+        self.queued += 1
+        key = f"reply:{recipient_id}:{uuid.uuid4().hex}"
+        # after a timeout GREEN-API may still perform the send: look in its journal only after a while
+        due_at = self.storage.db.now() + max(CHECK_DELAY_SECONDS, self.client.config.timeout) if check_delivery \
+            else None
+        await asyncio.to_thread(self.storage.repos.outbox.enqueue, key, outbox_kind, recipient_id, body,
+                                recipient_id, self._sequence, due_at, check_delivery)
+        if kind == "text":
+            self.sent_texts.append(payload["message"])
+        return True
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._send(recipient_id, "text", {"message": text},
@@ -136,15 +196,19 @@ class RasaConversation:
         self.channel = channel
         self.on_new_message = on_new_message
 
-    async def run_turn(self, message: InboundMessage) -> TurnResult:
+    async def run_turn(self, message: InboundMessage, already_sent: Optional[List[str]] = None) -> TurnResult:
         output = self.channel.turn_output()
+        output.already_sent = len(already_sent or [])
         turn: Dict[str, Any] = {"sender_id": message.chat_id}
         token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
         try:
-            await self.on_new_message(UserMessage(
-                text=message.text, output_channel=output, sender_id=message.chat_id,
-                input_channel=GreenAPIInput.name(), message_id=message.id_message, metadata=message.metadata(),
-            ))
+            with action_guard.guarded():
+                await self.on_new_message(UserMessage(
+                    text=message.text, output_channel=output, sender_id=message.chat_id,
+                    input_channel=GreenAPIInput.name(), message_id=message.id_message, metadata=message.metadata(),
+                ))
+        except action_guard.ActionServerUnreachable as exc:  # nothing of the turn was saved: run it again
+            raise RetryTurn(f"action server unreachable: {exc}", output.delivered)
         finally:
             saved_tracker.reset(token)
         if output.dropped_texts:
@@ -158,6 +222,41 @@ class RasaConversation:
         intent = tracker.latest_message.intent.get("name") if tracker is not None and tracker.latest_message \
             else None
         return TurnResult(list(output.sent_texts), list(output.dropped_texts), intent)
+
+    async def already_recorded(self, message: InboundMessage) -> bool:
+        """Rasa saved this message's turn (the crash came after the save and before the inbox's DONE)."""
+        tracker = await fetch_tracker(self.channel.agent, message.chat_id)
+        if tracker is None:
+            return False
+        for event in reversed(tracker.events):
+            if isinstance(event, UserUttered) and event.message_id == message.id_message:
+                return True
+            if isinstance(event, BotUttered) and (event.metadata or {}).get("id_message") == message.id_message:
+                return True
+        return False
+
+    async def delivered_before_crash(self, message: InboundMessage, row: Dict[str, Any]) -> List[str]:
+        """The messages of this turn that reached the chat before the server died: GREEN-API's journal of the
+        API sends to the chat since the message came, minus those of the chat's earlier turns (recorded as the
+        bot's sends before the earlier message was finished) and the outbox relay's. Oldest first."""
+        repos = self.channel.storage.repos
+        since = float(row["received_at"]) - GreenApiDelivery.CLOCK_SKEW_SECONDS
+        previous_done = await asyncio.to_thread(repos.inbox.previous_done_at, message.chat_id, row["id"])
+        earlier = set(await asyncio.to_thread(repos.messages.sent_ids_until, message.chat_id,
+                                              previous_done if previous_done is not None else row["received_at"]))
+        earlier.update(await asyncio.to_thread(repos.outbox.sent_ids, message.chat_id, since))
+        minutes = max(1, math.ceil((self.channel.clock.now() - since) / 60) + 1)
+        try:
+            journal = await self.channel.client.last_outgoing_messages(minutes)
+        except GreenApiError as exc:
+            logger.warning("chat=%s id=%s journal unavailable (%s): the turn runs again in full", message.chat_id,
+                           message.id_message, exc)
+            return []
+        entries = [e for e in journal if e.get("chatId") == message.chat_id and e.get("sendByApi", True) is not False
+                   and str(e.get("idMessage") or "") not in earlier
+                   and (not isinstance(e.get("timestamp"), (int, float)) or e["timestamp"] >= since)]
+        entries.reverse()  # the journal is newest first
+        return [entry_text(e) or str(e.get("fileName") or e.get("typeMessage") or "") for e in entries]
 
     async def record_while_paused(self, message: InboundMessage) -> None:
         await append_events(self.channel.agent, message.chat_id, [
@@ -190,6 +289,7 @@ class GreenAPIInput(InputChannel):
         from connectors import speedups
 
         speedups.install()
+        action_guard.install()
         return cls(get_settings())
 
     def __init__(self, settings: Settings):
@@ -202,6 +302,8 @@ class GreenAPIInput(InputChannel):
         self._router: Optional[InboundRouter] = None
         self._background: List[asyncio.Task] = []
         self._app = None
+        self._replayed = asyncio.Event()  # set once the inbox's unfinished messages are queued again
+        self._relay_stop = asyncio.Event()
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -246,10 +348,36 @@ class GreenAPIInput(InputChannel):
             commands = ManagerCommands(self.handoff, self.settings.manager_numbers, self.settings.tz_name,
                                        conversation.known)
             nudges = NudgeScheduler(self.storage, self.clock, self.handoff, self.settings.nudges_enabled,
-                                    self.settings.tz_name, self.settings.work_hours, conversation.send_text,
+                                    self.settings.tz_name, self.settings.work_hours, self.enqueue_nudge,
                                     conversation.record_nudge)
             self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation)
         return self._router
+
+    async def enqueue_nudge(self, chat_id: str, text: str) -> None:
+        """A reminder goes out through the outbox relay (dropped there if a manager takes the chat first)."""
+        key = f"nudge:{chat_id}:{uuid.uuid4().hex}"
+        await asyncio.to_thread(self.storage.repos.outbox.enqueue, key, GREENAPI_REPLY, chat_id, {"message": text})
+
+    def outbox_relay(self) -> OutboxRelay:
+        """The relay of this process: sends the outbox rows of every process (group posts the action server
+        enqueued, replies that could not go out in-line, nudges). Claims are atomic, so several run safely."""
+        repos = self.storage.repos
+        delivery = GreenApiDelivery(self.client, repos.outbox, repos.handoffs,
+                                    call_timeout=self.settings.green_api_timeout_seconds)
+        senders = {kind: self._remembering(sender) for kind, sender in delivery.senders().items()}
+        timeout = self.settings.green_api_timeout_seconds + 5
+        return OutboxRelay(repos.outbox, senders, send_timeout=timeout, lease_seconds=max(120.0, 4 * timeout),
+                           poll_seconds=0.5)
+
+    def _remembering(self, sender: Sender) -> Sender:
+        """The relay's sends are the bot's own too: their echo must never pause a chat."""
+        async def send(item):
+            id_message = await sender.send(item)
+            if id_message:
+                self.own_sends.remember(item.target, [id_message])
+            return id_message
+
+        return Sender(send, sender.was_delivered, sender.idempotent, sender.drop_reason)
 
     # -- HTTP ----------------------------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -282,14 +410,22 @@ class GreenAPIInput(InputChannel):
             except WebhookError as exc:
                 logger.warning("webhook rejected: %s", exc)
                 return response.json({"error": str(exc)}, status=400)
-            # (durable inbox: store the message RECEIVED here, before the 200)
-            await self.router(on_new_message).accept(message)
+            if not self._replayed.is_set():  # messages stored before a restart go first, in their order
+                await self._replayed.wait()
+            await self.router(on_new_message).accept(message)  # stored (RECEIVED) before the 200
             return response.json({"status": "accepted"})
 
         @bp.listener("after_server_start")
         async def start_background(app, _loop) -> None:
             self._app = app
             router = self.router(on_new_message)
+            try:
+                replayed = await router.replay()
+                if replayed:
+                    logger.info("%d messages received before the restart and not finished: queued again", replayed)
+            finally:
+                self._replayed.set()
+            self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             self._background.append(asyncio.create_task(
                 run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds)))
             if self.settings.green_api_polling:
@@ -298,6 +434,7 @@ class GreenAPIInput(InputChannel):
 
         @bp.listener("before_server_stop")
         async def stop(app, _loop) -> None:
+            self._relay_stop.set()
             for task in self._background:
                 task.cancel()
             if self._router is not None:

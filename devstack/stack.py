@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -59,6 +61,30 @@ def wait_until(check, timeout: float = 120.0, interval: float = 0.2, what: str =
     raise AssertionError(f"timed out waiting for {what}; last={last!r}")
 
 
+def _descendants(pid: int) -> List[int]:
+    """Child processes of `pid`, and theirs (from /proc)."""
+    children: Dict[int, List[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 class Stack:
     def __init__(self, tmp: Path, model: str, polling: bool = False, env: Optional[Dict[str, str]] = None):
         self.tmp = tmp
@@ -108,13 +134,9 @@ class Stack:
         self._start("sandbox", [str(VENV / "actions/bin/python"), "-m", "sandbox", "--port", str(self.ports["sandbox"]),
                                 "--instance-id", INSTANCE_ID, "--token", API_TOKEN, "--webhook-url", webhook,
                                 "--webhook-token", WEBHOOK_TOKEN, "--group-id", GROUP_ID])
-        if with_actions:
-            self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
-                                    "--port", str(self.ports["actions"])])
         wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
         if with_actions:
-            wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200,
-                       what="actions")
+            self.start_actions()
         if with_rasa:
             self.start_rasa()
         return self
@@ -148,6 +170,29 @@ class Stack:
 
     def stop_rasa(self) -> None:
         self._stop(self.procs.pop("rasa"))
+
+    def kill(self, name: str) -> None:
+        """kill -9 of one server ("rasa" or "actions") and its worker processes (Sanic serves the action server
+        from a child): no listener runs, nothing is flushed."""
+        proc = self.procs.pop(name)
+        for pid in [proc.pid] + _descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        wait_until(lambda: not _listening(self.ports[name]), timeout=20, what=f"port of {name} released")
+
+    def start_actions(self) -> None:
+        """(Re)start the action server on its port."""
+        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+                                "--port", str(self.ports["actions"])])
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+
+    def db(self, query: str, *args) -> list:
+        """Rows of the app's SQLite database."""
+        with sqlite3.connect(self.tmp / "app.db") as connection:
+            return connection.execute(query, args).fetchall()
 
     @staticmethod
     def _stop(proc: subprocess.Popen) -> None:

@@ -1,4 +1,5 @@
-"""Posts to the managers' WhatsApp group, each one idempotent and recorded in the outbox with its status."""
+"""Posts to the managers' WhatsApp group: each one an outbox row keyed per order or escalation, so it is made once
+and posted once; the outbox relay of the Rasa server sends it (retrying until GREEN-API takes it, never twice)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +8,7 @@ from typing import Optional
 
 from salesbot.greenapi.client import GreenApiClient, GreenApiError
 from salesbot.orders import Order
+from salesbot.outbox import GREENAPI_CONTACT, GREENAPI_MESSAGE
 from salesbot.storage import EFFECT_FAILED, EFFECT_SENT, EFFECT_SKIPPED, Storage
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,12 @@ class GroupPoster:
         logger.info("group post %s sent id=%s", effect_key, id_message)
         return True
 
+    async def enqueue(self, effect_key: str, kind: str, payload: dict, sequence_key: str) -> None:
+        """Leave the post to the outbox relay; the same key again adds nothing."""
+        _, created = await asyncio.to_thread(self.storage.repos.outbox.enqueue, effect_key, kind, self.group_id,
+                                             payload, None, sequence_key)
+        logger.info("group post %s %s", effect_key, "queued" if created else "already queued")
+
     async def skip(self, effect_key: str, kind: str, reason: str) -> None:
         row = await asyncio.to_thread(self.storage.claim_effect, effect_key, kind, self.group_id, {"reason": reason})
         if row is not None:
@@ -40,22 +48,17 @@ class GroupPoster:
 
 
 async def post_card_and_text(poster: Optional[GroupPoster], key: str, kind: str, customer, text: str) -> bool:
-    """The customer's contact card (skipped for chat ids without a phone number), then `text`; each once per key."""
+    """The customer's contact card (skipped for chat ids without a phone number), then `text`; each an outbox row
+    once per key, the card first (one sequence). True once both are stored: the relay delivers them."""
     if poster is None or not poster.group_id:
         return True  # no group configured: nothing to post, not an error
-    card_ok = True
     if customer.phone:
-        card_ok = await poster.post_once(
-            f"{key}:contact", f"{kind}_contact",
-            lambda: poster.client.send_contact(poster.group_id, customer.phone, customer.name),
-            {"phone": customer.phone, "name": customer.name},
-        )
+        await poster.enqueue(f"{key}:contact", GREENAPI_CONTACT, {"phone": customer.phone, "name": customer.name},
+                             key)
     else:
         await poster.skip(f"{key}:contact", f"{kind}_contact", f"no phone in chat id {customer.chat_id}")
-    text_ok = await poster.post_once(f"{key}:details", f"{kind}_details",
-                                     lambda: _first(poster.client.send_message(poster.group_id, text)),
-                                     {"message": text})
-    return card_ok and text_ok
+    await poster.enqueue(f"{key}:details", GREENAPI_MESSAGE, {"message": text}, key)
+    return True
 
 
 class GroupOrderNotifier:

@@ -12,6 +12,7 @@ from salesbot.storage import ORDER_NOTIFIED, ORDER_NOTIFY_FAILED, Storage
 logger = logging.getLogger(__name__)
 
 DEFAULT_CUSTOMER_NAME = "Клиент"
+REPEAT_WINDOW_SECONDS = 15 * 60
 
 
 def phone_from_chat_id(chat_id: str) -> Optional[str]:
@@ -85,12 +86,21 @@ class LogOrderNotifier:
 
 async def place_order(storage: Storage, notifier: OrderNotifier, order_key: str,
                       customer: Customer, draft: OrderDraft) -> Order:
-    """Store the order once per key, then hand it to the notifier; a repeated call never notifies twice."""
-    row = await asyncio.to_thread(
-        storage.create_order, order_key,
-        chat_id=customer.chat_id, customer_name=customer.name, phone=customer.phone, **asdict(draft),
-    )
-    order = Order(id=row["id"], key=order_key, customer=customer, draft=draft, status=row["status"])
+    """Store the order once per key, then hand it to the notifier; a repeated call never notifies twice.
+    The same order confirmed again in the same chat within `REPEAT_WINDOW_SECONDS` (the customer said «да» again
+    because the first confirmation's turn failed, e.g. the action server died) is the stored one, not a second."""
+    repeated = await asyncio.to_thread(storage.repos.orders.find_recent, customer.chat_id,
+                                       storage.db.now() - REPEAT_WINDOW_SECONDS, **asdict(draft))
+    if repeated is not None:
+        logger.info("order %s confirmed again in chat %s: the stored order, not a second one", repeated["id"],
+                    customer.chat_id)
+        row = repeated
+    else:
+        row = await asyncio.to_thread(
+            storage.create_order, order_key,
+            chat_id=customer.chat_id, customer_name=customer.name, phone=customer.phone, **asdict(draft),
+        )
+    order = Order(id=row["id"], key=row["order_key"], customer=customer, draft=draft, status=row["status"])
     if row["status"] == ORDER_NOTIFIED:
         return order
     try:

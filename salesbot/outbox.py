@@ -275,6 +275,9 @@ def _entry_text(entry: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+entry_text = _entry_text  # the text of a `lastOutgoingMessages` entry (None for media without a caption)
+
+
 class GreenApiDelivery:
     """Senders of GREEN-API kinds over one client, with `lastOutgoingMessages` as the delivery check."""
 

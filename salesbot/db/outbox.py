@@ -32,14 +32,17 @@ class OutboxRepository:
 
     # -- adding rows --------------------------------------------------------------------------------------------
     def enqueue(self, effect_key: str, kind: str, target: str, payload: Any, chat_id: Optional[str] = None,
-                sequence_key: Optional[str] = None, due_at: Optional[float] = None) -> Tuple[Dict[str, Any], bool]:
+                sequence_key: Optional[str] = None, due_at: Optional[float] = None,
+                check_delivery: bool = False) -> Tuple[Dict[str, Any], bool]:
         """Add a row once per `effect_key`. Returns (the stored row, True when it was added now).
-        The same key again leaves the first row untouched, whatever its status."""
+        The same key again leaves the first row untouched, whatever its status. `check_delivery`: an earlier
+        attempt (e.g. a send that timed out before the row was made) may have gone out; check before sending."""
         now = self.db.now()
         statement = self.db.insert(outbox).values(
             effect_key=effect_key, kind=kind, target=target, chat_id=chat_id or target,
             payload=json.dumps(payload, ensure_ascii=False), status=OutboxStatus.PENDING.value, attempts=0,
-            sequence_key=sequence_key, next_attempt_at=due_at, check_delivery=False, created_at=now, updated_at=now,
+            sequence_key=sequence_key, next_attempt_at=due_at, check_delivery=check_delivery, created_at=now,
+            updated_at=now,
         ).on_conflict_do_nothing()
         with self.db.write() as connection:
             created = connection.execute(statement).rowcount == 1

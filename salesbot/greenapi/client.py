@@ -1,7 +1,10 @@
 """Async GREEN-API client: `{apiUrl}/waInstance{id}/{method}/{token}`, uploads on mediaUrl.
 
-Retries with exponential backoff on 429, 5xx and network errors; never on other 4xx. The token only ever
-appears in the URL path and is masked in every log line and error message.
+Retries with exponential backoff where the request surely was not performed: 429, 5xx and a connection that
+never opened. A timeout (or a connection lost after the request went out) of a send is never retried here: the
+message may have gone through, and sending it again could reach the customer twice; the outbox relay decides
+after checking `lastOutgoingMessages`. Reads (GET) and deleteNotification may be repeated safely. Never on other
+4xx. The token only ever appears in the URL path and is masked in every log line and error message.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import aiohttp
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4000  # GREEN-API takes 20000; shorter pieces read better on a phone
+IDEMPOTENT_VERBS = ("GET", "DELETE")  # repeating them after a timeout does no harm
 
 
 class GreenApiError(Exception):
@@ -32,7 +36,15 @@ class GreenApiError(Exception):
 
     @property
     def retryable(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500
+        """Safe to repeat whatever the method: the server did not perform the request."""
+        if self.status is None:
+            return self.connect_failed
+        return self.status == 429 or self.status >= 500
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """No answer after the request went out (timeout, connection dropped): it may have been performed."""
+        return self.status is None and not self.connect_failed
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,8 @@ class GreenApiClient:
                 last_error = GreenApiError(method, None, self._mask(f"{type(exc).__name__}: {exc}"),
                                            timed_out=isinstance(exc, asyncio.TimeoutError),
                                            connect_failed=isinstance(exc, aiohttp.ClientConnectorError))
-            if not last_error.retryable or attempt == attempts - 1:
+            repeatable = last_error.retryable or (last_error.outcome_unknown and http_method in IDEMPOTENT_VERBS)
+            if not repeatable or attempt == attempts - 1:
                 break
             delay = self.config.backoff_base * (2 ** attempt) * (1 + random.random() * 0.2)
             delay = max(delay, min(last_error.retry_after or 0.0, 60.0))

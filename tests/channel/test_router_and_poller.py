@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestServer
 
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import HandoffService
-from salesbot.channel.inbound import InboundRouter, TurnResult
+from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.poller import Poller
@@ -160,5 +160,123 @@ def test_poller_deletes_a_notification_only_after_it_was_processed(tmp_path):
         finally:
             await client.close()
             await server.close()
+
+    asyncio.run(scenario())
+
+
+class ReplayConversation(RecordingConversation):
+    """Remembers what it recorded, as Rasa's tracker does, and what went out before a crash."""
+
+    def __init__(self, recorded=(), delivered=None):
+        super().__init__()
+        self.recorded_ids = set(recorded)
+        self.delivered = delivered or {}
+
+    async def already_recorded(self, message):
+        return message.id_message in self.recorded_ids
+
+    async def delivered_before_crash(self, message, row):
+        return self.delivered.get(message.id_message, [])
+
+    async def run_turn(self, message, already_sent=None):
+        self.log.append(("turn", message.chat_id, message.text, len(already_sent or [])))
+        return TurnResult([f"ответ на «{message.text}»"], [], "order")
+
+
+def test_every_message_is_stored_before_accept_returns_and_done_after_its_turn(tmp_path):
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260010@c.us"
+        conversation.hold["долгий"] = release = asyncio.Event()
+        body = webhook("incomingMessageReceived", chat, "долгий")
+        turn = await router.accept(parse_webhook(body))
+        row = storage.repos.inbox.get(chat, body["idMessage"])
+        assert row["status"] == "RECEIVED" and row["body"] == body  # stored before the 200
+        release.set()
+        await turn
+        assert storage.repos.inbox.get(chat, body["idMessage"])["status"] == "DONE"
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_replay_after_a_crash_in_order_once_and_never_a_saved_turn_again(tmp_path):
+    async def scenario():
+        storage, handoff, own, _, crashed = make_router(tmp_path)
+        chat, other = "77011260011@c.us", "77011260012@c.us"
+        bodies = [webhook("incomingMessageReceived", chat, text) for text in ("раз", "два", "три")]
+        bodies.append(webhook("incomingMessageReceived", other, "привет"))
+        for body in bodies:  # stored, never processed: the process "died" at once
+            storage.repos.inbox.accept(body["senderData"]["chatId"], body["idMessage"], body["typeWebhook"], body)
+        storage.repos.inbox.start(storage.repos.inbox.get(chat, bodies[1]["idMessage"])["id"])  # «два» was under way
+        # after the restart: Rasa had saved «раз»; «два» had sent one reply before the crash
+        conversation = ReplayConversation(recorded={bodies[0]["idMessage"]},
+                                          delivered={bodies[1]["idMessage"]: ["ответ на «два»"]})
+        router = InboundRouter(storage, handoff, crashed.commands, crashed.nudges, own, conversation)
+        assert await router.replay() == 4
+        duplicate = await router.accept(parse_webhook(bodies[2]))  # a redelivered copy while queued: skipped
+        await duplicate
+        await router.worker.join()
+        assert [e for e in conversation.log if e[1] == chat] == [("turn", chat, "два", 1), ("turn", chat, "три", 0)]
+        assert ("turn", other, "привет", 0) in conversation.log
+        assert storage.repos.inbox.received() == []
+        assert await router.replay() == 0  # exactly once
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_message_stays_received_and_a_redelivery_processes_it_again(tmp_path):
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260013@c.us"
+        body = webhook("incomingMessageReceived", chat, "сломается")
+        calls = {"n": 0}
+        original = conversation.run_turn
+
+        async def failing_once(message, already_sent=None):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("the dialogue engine failed")
+            return await original(message)
+
+        conversation.run_turn = failing_once
+        first = await router.accept(parse_webhook(body))
+        try:
+            await first
+        except RuntimeError:
+            pass
+        assert storage.repos.inbox.get(chat, body["idMessage"])["status"] == "RECEIVED"
+        await (await router.accept(parse_webhook(body)))  # the poll queue hands it out again
+        assert storage.repos.inbox.get(chat, body["idMessage"])["status"] == "DONE" and calls["n"] == 2
+        await (await router.accept(parse_webhook(body)))  # now a plain duplicate
+        assert calls["n"] == 2
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_that_may_be_run_again_is_rerun_without_its_sent_replies_and_the_chat_waits(tmp_path):
+    async def scenario():
+        storage, handoff, own, _, crashed = make_router(tmp_path)
+        conversation = ReplayConversation()
+        original = conversation.run_turn
+
+        async def unreachable_once(message, already_sent=None):
+            if message.text == "да" and not already_sent:
+                conversation.log.append(("interrupted", message.chat_id, message.text))
+                raise RetryTurn("action server unreachable", ["Проверяю заказ…"])
+            return await original(message, already_sent)
+
+        conversation.run_turn = unreachable_once
+        router = InboundRouter(storage, handoff, crashed.commands, crashed.nudges, own, conversation)
+        router.retry_delays = (0.05,)
+        chat = "77011260014@c.us"
+        first = await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "да")))
+        second = await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "спасибо")))
+        await asyncio.gather(first, second)
+        assert conversation.log == [("interrupted", chat, "да"), ("turn", chat, "да", 1), ("turn", chat, "спасибо", 0)]
+        assert storage.repos.inbox.received() == []
+        await router.worker.stop()
 
     asyncio.run(scenario())

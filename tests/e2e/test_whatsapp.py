@@ -118,19 +118,23 @@ def test_429_then_success_delivers_once(stack):
     assert statuses == [429, 429, 200]
 
 
-def test_persistent_500_is_recorded_as_failed(stack):
+def test_a_reply_that_keeps_failing_with_500_is_relayed_once_the_server_recovers(stack):
     chat = "77011110009@c.us"
 
-    def failed_rows():
+    def reply_rows(status):
         with sqlite3.connect(stack.tmp / "app.db") as db:
-            return db.execute("SELECT status, chat_id FROM outbox WHERE chat_id = ? AND status = 'FAILED'",
-                              (chat,)).fetchall()
+            return db.execute("SELECT status, kind FROM outbox WHERE chat_id = ? AND status = ?",
+                              (chat, status)).fetchall()
 
     with stack.faults({"method": "sendMessage", "status": 500, "count": -1}):
         stack.say(chat, "какие способы оплаты")
-        rows = wait_until(failed_rows, timeout=60, what="a FAILED outbox row")
-    assert rows == [("FAILED", chat)]
-    assert stack.bot_messages(chat) == []
+        rows = wait_until(lambda: reply_rows("RETRYING"), timeout=60, what="the reply waiting in the outbox")
+        assert stack.bot_messages(chat) == []
+    assert rows[0][1] == "greenapi.reply"
+    wait_until(lambda: reply_rows("SENT"), timeout=60, what="the reply relayed after the recovery")
+    time.sleep(1)
+    texts = [m["text"] for m in stack.bot_messages(chat)]
+    assert texts and len(texts) == len(set(texts))  # delivered, each once
 
 
 def test_photos_are_uploaded_to_the_media_host(stack):
