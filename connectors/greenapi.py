@@ -33,7 +33,7 @@ from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import InboundMessage, WebhookError, parse_webhook
-from salesbot.settings import Settings, get_settings
+from salesbot.settings import Settings, get_settings, webhook_token_problem
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,11 @@ class GreenAPIInput(InputChannel):
         from connectors import speedups
 
         speedups.install()
-        return cls(get_settings())
+        settings = get_settings()
+        problem = webhook_token_problem(settings)
+        if problem:
+            raise SystemExit(problem)   # a clean stop with the message, not a traceback
+        return cls(settings)
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GREEN_API_URL = "https://api.green-api.com"
@@ -60,12 +61,12 @@ class Settings:
     green_api_url: str
     green_api_media_url: str
     green_api_instance_id: str
-    green_api_token: str
-    green_api_webhook_token: str
+    green_api_token: str = field(repr=False)            # secrets never appear in a repr (logs, tracebacks)
+    green_api_webhook_token: str = field(repr=False)
     green_api_polling: bool
     order_notification_group_id: str
     manager_numbers: Tuple[str, ...]
-    openai_api_key: str
+    openai_api_key: str = field(repr=False)
     openai_base_url: str
     openai_model: str
     tz_name: str
@@ -86,6 +87,23 @@ class Settings:
     @property
     def llm_configured(self) -> bool:
         return bool(self.openai_api_key)
+
+    @property
+    def green_api_is_local(self) -> bool:
+        """The API is on this machine (the sandbox), not a real GREEN-API instance."""
+        return (urlsplit(self.green_api_url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+def webhook_token_problem(settings: Settings) -> Optional[str]:
+    """Why the channel must not start, or None: webhooks from a real instance without a token would let anyone
+    post forged customer messages and manager commands."""
+    if (settings.green_api_configured and not settings.green_api_polling and not settings.green_api_is_local
+            and not settings.green_api_webhook_token):
+        return ("GREEN_API_WEBHOOK_TOKEN is not set: webhook mode against a real GREEN-API instance accepts only "
+                "webhooks carrying the instance's webhookUrlToken. Set a long random secret as webhookUrlToken in "
+                "the GREEN-API console (instance settings) and the same value as GREEN_API_WEBHOOK_TOKEN in .env "
+                "(e.g. `openssl rand -hex 24`), or use polling with GREEN_API_POLLING=1.")
+    return None
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:

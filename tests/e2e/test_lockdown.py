@@ -1,9 +1,12 @@
 """Locked doors, through the real servers: the action server wants the shared secret and listens on loopback only,
 Rasa's unauthenticated `rest` channel is off."""
+import os
+import subprocess
+
 import pytest
 
 from tests.e2e.conftest import trained_model
-from tests.e2e.stack import ACTION_SERVER_SECRET, Stack, http, wait_until
+from tests.e2e.stack import ACTION_SERVER_SECRET, ROOT, VENV, Stack, free_port, http, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -68,3 +71,16 @@ def test_rest_channel_is_off(locked_stack):
                                                                           "message": "да"})
     assert status == 404
     wait_until(lambda: http("GET", f"{locked_stack.rasa}/webhooks/greenapi/")[0] == 200, what="greenapi channel")
+
+
+def test_rasa_refuses_webhooks_from_a_real_instance_without_the_token(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GREEN_API_INSTANCE_ID": "1101234567",
+           "GREEN_API_TOKEN": "real-api-token", "GREEN_API_URL": "https://1101.api.green-api.com",
+           "GREEN_API_POLLING": "0", "GREEN_API_WEBHOOK_TOKEN": "", "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+           "RASA_TELEMETRY_ENABLED": "false", "ACTION_SERVER_SECRET": ACTION_SERVER_SECRET}
+    done = subprocess.run([str(VENV / "rasa/bin/rasa"), "run", "--model", trained_model(), "--credentials",
+                           str(ROOT / "credentials.yml"), "--endpoints", str(ROOT / "endpoints.yml"), "--port",
+                           str(free_port()), "--interface", "127.0.0.1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode != 0
+    assert "GREEN_API_WEBHOOK_TOKEN is not set" in done.stdout + done.stderr
