@@ -32,7 +32,7 @@ from salesbot.channel.poller import Poller
 from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
-from salesbot.greenapi.webhooks import InboundMessage, WebhookError, parse_webhook
+from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
 from salesbot.settings import Settings, get_settings, webhook_token_problem
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 
@@ -141,6 +141,8 @@ class RasaConversation:
         turn: Dict[str, Any] = {"sender_id": message.chat_id}
         token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
         try:
+            if message.truncated:   # the bot read only the start (MAX_TEXT_CHARS): say so before answering
+                await output.send_text_message(message.chat_id, TRUNCATED_NOTICE)
             await self.on_new_message(UserMessage(
                 text=message.text, output_channel=output, sender_id=message.chat_id,
                 input_channel=GreenAPIInput.name(), message_id=message.id_message, metadata=message.metadata(),

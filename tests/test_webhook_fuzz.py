@@ -58,6 +58,7 @@ def check_outcome(body):
     (("senderData", "chatId"), 77011234567, "senderData.chatId"),
     (("senderData", "senderName"), {"first": "А"}, "senderData.senderName"),
     (("idMessage",), 5, "idMessage"),
+    (("senderData", "chatId"), "строка", "senderData.chatId"),
     (("typeWebhook",), ["incomingMessageReceived"], "typeWebhook"),
     (("messageData", "typeMessage"), 1, "messageData.typeMessage"),
 ])

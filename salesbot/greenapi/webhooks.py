@@ -11,6 +11,7 @@ API_ECHO = "outgoingAPIMessageReceived"
 IGNORED_TYPES = {API_ECHO, "outgoingMessageStatus", "stateInstanceChanged", "incomingCall", "quotaExceeded",
                  "deviceInfo", "statusInstanceChanged", "incomingBlock"}
 ERROR_MARKER = re.compile(r"^\{\{SWE\d+\}\}$")
+CHAT_ID = re.compile(r"^[0-9A-Za-z_.-]{1,100}@(c\.us|g\.us|lid)$")   # the forms GREEN-API uses
 
 # What the bot answers when a message carries no text it can read.
 NON_TEXT_REPLY = ("Я пока понимаю только текст 🙏 Напишите, пожалуйста, ваш вопрос сообщением, "
@@ -202,6 +203,8 @@ def parse_webhook(body: Any, max_text_chars: Optional[int] = None) -> InboundMes
         raise WebhookError(f"{type_webhook} webhook has no senderData.chatId" if sender is None
                            else f"field senderData must be an object, got {_kind_of(sender)}")
     chat_id = _identifier(sender, "chatId", "senderData.", f"{type_webhook} webhook has no senderData.chatId")
+    if not CHAT_ID.match(chat_id):
+        raise WebhookError("field senderData.chatId is not a WhatsApp chat id (…@c.us, …@g.us or …@lid)")
     id_message = _identifier(body, "idMessage", "", f"{type_webhook} webhook has no idMessage")
     message_data = body.get("messageData")
     if not isinstance(message_data, dict):

@@ -1,12 +1,14 @@
 """Locked doors, through the real servers: the action server wants the shared secret and listens on loopback only,
 Rasa's unauthenticated `rest` channel is off."""
+import json
 import os
+import random
 import subprocess
 
 import pytest
 
 from tests.e2e.conftest import trained_model
-from tests.e2e.stack import ACTION_SERVER_SECRET, ROOT, VENV, Stack, free_port, http, wait_until
+from tests.e2e.stack import ACTION_SERVER_SECRET, ROOT, VENV, WEBHOOK_TOKEN, Stack, free_port, http, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -84,3 +86,63 @@ def test_rasa_refuses_webhooks_from_a_real_instance_without_the_token(tmp_path):
                           capture_output=True, text=True, timeout=240)
     assert done.returncode != 0
     assert "GREEN_API_WEBHOOK_TOKEN is not set" in done.stdout + done.stderr
+
+
+def mutated_bodies(count: int, seed: int = 11):
+    """Raw bodies: GREEN-API webhooks with fields of the wrong type, huge, deep, NUL bytes, bad unicode, not JSON."""
+    rng = random.Random(seed)
+    chat = "77019990100@c.us"
+
+    def base(n):
+        return {"typeWebhook": "incomingMessageReceived", "idMessage": f"MUT{n}", "timestamp": 1,
+                "senderData": {"chatId": chat, "sender": chat, "senderName": "Фаззер"},
+                "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": "привет"}}}
+
+    wrong_values = [123, 1.5, True, None, [], ["x"], {}, {"a": 1}, "строка", "", "\u0000", "\ud800"]
+    places = [("typeWebhook",), ("idMessage",), ("senderData",), ("senderData", "chatId"),
+              ("senderData", "senderName"), ("messageData",), ("messageData", "typeMessage"),
+              ("messageData", "textMessageData"), ("messageData", "textMessageData", "textMessage")]
+    for n in range(count):
+        body = base(n)
+        shape = n % 8
+        if shape in (0, 1, 2):
+            path = rng.choice(places)
+            target = body
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = rng.choice(wrong_values)
+            yield json.dumps(body).encode()
+        elif shape == 3:
+            yield ("[" * rng.choice([40, 3000, 100000]) + "]" * 10).encode()
+        elif shape == 4:
+            body["messageData"]["textMessageData"]["textMessage"] = "о" * rng.choice([5000, 65000])
+            yield json.dumps(body, ensure_ascii=False).encode()
+        elif shape == 5:
+            yield json.dumps(body, ensure_ascii=False).encode().replace("привет".encode(), b"\xff\xfe\x00\xc3")
+        elif shape == 6:
+            body["messageData"]["textMessageData"]["textMessage"] = "при\u0000вет \ud800\udfff\ud800"
+            yield json.dumps(body).encode()
+        else:
+            yield rng.choice([b"", b"null", b"[]", b"{", b"\x00\x00", b'{"typeWebhook": 1}', b"{}" * 1000])
+
+
+def test_mutated_webhooks_get_4xx_or_200_and_the_next_customer_is_answered(locked_stack):
+    url = f"{locked_stack.rasa}/webhooks/greenapi/webhook"
+    statuses = {}
+    for raw in mutated_bodies(300):
+        status, _ = http("POST", url, raw=raw, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
+        statuses[status] = statuses.get(status, 0) + 1
+    assert all(status < 500 for status in statuses), statuses
+    assert statuses.get(400, 0) >= 100 and statuses.get(200, 0) >= 10, statuses
+    replies = locked_stack.turn("77019990101@c.us", "здравствуйте", timeout=20)
+    assert replies, replies
+    log = (locked_stack.tmp / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "webhook rejected: field messageData" in log or "webhook rejected: field senderData" in log
+    assert "Traceback" not in log
+
+
+def test_a_huge_message_is_cut_the_customer_told_and_answered(locked_stack):
+    chat = "77019990102@c.us"
+    replies = locked_stack.turn(chat, "здравствуйте " + "очень " * 12000, timeout=30)
+    assert "прочитала только его начало" in replies[0], replies
+    assert len(replies) >= 2, replies
