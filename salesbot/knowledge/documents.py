@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 SUPPORTED_SUFFIXES = (".docx", ".txt", ".md")
 CHUNK_CHARS = 600
@@ -200,8 +200,12 @@ def chunks_from_chat(source: str, messages: List[ChatMessage]) -> List[Chunk]:
     return chunks
 
 
-def read_chunks(path: Path, root: Path) -> List[Chunk]:
-    """All chunks of one document. Raises UnreadableDocument for a file that cannot be read."""
+def read_chunks(path: Path, root: Path, shop_names: Optional[Sequence[str]] = None) -> List[Chunk]:
+    """All chunks of one document. Raises UnreadableDocument for a file that cannot be read.
+
+    A chat export is redacted first (salesbot.knowledge.redact): customers' names, phones, addresses, door codes,
+    e-mails and parcel numbers never enter the knowledge base. `shop_names` tells the shop's own account apart
+    (default: KNOWLEDGE_SHOP_AUTHORS and the shop profile's name)."""
     source = path.relative_to(root).as_posix()
     suffix = path.suffix.lower()
     if suffix == ".docx":
@@ -210,7 +214,10 @@ def read_chunks(path: Path, root: Path) -> List[Chunk]:
         raise UnreadableDocument(f"{path.name}: unsupported file type {suffix or '(none)'}")
     text = read_text_file(path)
     if suffix == ".txt" and looks_like_chat_export(text):
-        return chunks_from_chat(source, parse_chat_export(text))
+        from salesbot.knowledge.redact import default_shop_names, redact_chat
+
+        names = default_shop_names() if shop_names is None else shop_names
+        return chunks_from_chat(source, redact_chat(parse_chat_export(text), names))
     return chunks_from_sections(source, sections_from_markdown(text, path.stem))
 
 
