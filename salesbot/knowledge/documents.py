@@ -53,8 +53,13 @@ class Section:
     paragraphs: List[str] = field(default_factory=list)
 
 
+# Bumped when reading a file changes (2: chat exports redacted), so a knowledge base built by an earlier release
+# re-reads every file once instead of keeping chunks the new reader would not produce.
+READER_VERSION = 2
+
+
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{hashlib.sha256(path.read_bytes()).hexdigest()}:v{READER_VERSION}"
 
 
 def read_text_file(path: Path) -> str:
