@@ -33,6 +33,7 @@ from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
+from salesbot.photos import upload_roots, uploadable_path
 from salesbot.settings import Settings, get_settings, webhook_token_problem
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 
@@ -97,7 +98,11 @@ class GreenAPIOutput(OutputChannel):
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         if image.startswith("file://"):
-            path = Path(unquote(urlparse(image).path))
+            path = uploadable_path(image, upload_roots(get_settings().photos_dir, get_settings().runtime_dir))
+            if path is None:   # only PHOTOS_DIR and the Drive cache are ever uploaded
+                logger.warning("chat=%s photo not sent: %s is not a file under PHOTOS_DIR or the Drive cache",
+                               recipient_id, Path(unquote(urlparse(image).path)).name[:100])
+                return
             await self._send(recipient_id, "file", {"path": str(path)},
                              lambda: self.client.send_file_by_upload(recipient_id, path))
         else:
