@@ -48,10 +48,17 @@ def install_secret_check(app, secret: str) -> None:
         return response.json({"error": "unauthorized"}, status=401)
 
 
+def configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-8s %(name)s  - %(message)s")
+
+
 def build_app(action_executor, secret: str, endpoints: str):
     """The app factory (module level: Sanic's AppLoader re-creates the app in each worker)."""
     from rasa_sdk.endpoint import create_app_for_serve
 
+    configure_logging()   # Sanic workers are fresh processes: without this the actions' INFO lines are lost
     app = create_app_for_serve(action_executor, cors_origins=None, endpoints=endpoints)
     install_secret_check(app, secret)
     return app
@@ -78,7 +85,7 @@ def main(argv=None) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    utils.configure_colored_logging("INFO")
+    configure_logging()
     utils.update_sanic_log_level()
     executor = ActionExecutor()
     executor.register_package(args.actions)
