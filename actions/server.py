@@ -21,7 +21,7 @@ SECRET_HEADER = "X-Action-Secret"
 OPEN_PATHS = frozenset({"/health"})     # the health check carries nothing and must work for run.sh and probes
 MIN_SECRET_LENGTH = 16
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("actions.server")   # not __mp_main__ in a Sanic worker
 
 
 def secret_matches(expected: bytes, presented: Optional[str]) -> bool:
