@@ -68,3 +68,14 @@ def test_retrieval_never_returns_another_customers_phone_or_address(tmp_path, mo
     for personal in PERSONAL:
         assert personal not in returned, personal
     assert "Бухар-Жырау 47" in returned or "18 500 ₸" in returned
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Есть размеры 36 37 38 39 40 и 41", True), ("Артикул 100200300400", True), ("Рассрочка 0-0-12", True),
+    ("Цены: 42 000, 45 000, 50 000 ₸", True), ("Открыты с 10:00 до 20:00, 05.03.2024", True),
+    ("позвоните 8 701 234 56 78", False), ("звоните 916 123 45 67", False), ("+7(777)1234567", False),
+])
+def test_phones_go_and_sizes_prices_and_articles_stay(text, kept):
+    from salesbot.knowledge.redact import redact_text
+
+    assert (redact_text(text, addresses=False) == text) is kept

@@ -29,8 +29,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.U)
 # A parcel number: after a word that announces it, or an S10 (UPU) code like RR123456789KZ.
 _TRACK = re.compile(r"(?i)(трек[\s-]*(?:номер|код)?|track(?:ing)?(?:\s*(?:number|no\.?))?|накладн\w*|отправлени\w*)"
                     r"([^0-9\n]{0,25}?)([A-Za-z]{0,3}\d[\dA-Za-z-]{5,})|\b[A-Z]{2}\d{9}[A-Z]{2}\b")
-# Long digit runs with the separators people type («8 (701) 123-45-67»): a phone phonenumbers did not take.
-_DIGIT_RUN = re.compile(r"\+?\d(?:[\s()-]{0,2}\d){8,}")
+# The +7 numbers people type («8 (701) 123-45-67», «+7 701 1234567») that phonenumbers did not take.
+_DIGIT_RUN = re.compile(r"(?<![\d+])(?:\+7|8|7)[\s(-]{0,2}\d{3}[\s)-]{0,2}\d{3}[\s-]?\d{2}[\s-]?\d{2}(?!\d)")
 _STREET = (r"(?:ул(?:\.|ица\b|\b)|пр(?:\.|оспект\b|-т\b|-кт\b)|пер(?:\.|еулок\b)|б-р\b|бульвар\b|ш(?:\.|оссе\b)|"
            r"мкр(?:\.|н\.?|\b)|микрорайон\b|наб(?:\.|ережная\b)|пл(?:\.|ощадь\b)|тупик\b|проезд\b|"
            r"аллея\b|трасса\b|дом\b|д\.)")
@@ -60,12 +60,21 @@ def is_shop_author(author: str, shop_names: Sequence[str]) -> bool:
         word in lowered for word in SHOP_ROLE_WORDS)
 
 
+def _looks_like_a_phone(raw: str) -> bool:
+    """A number phonenumbers found, written the way phones are: «+…», «8 …»/«7 …», or with a 3-digit group.
+    A list of sizes («36 37 38 39 40») or an article number («100200300400») is no phone."""
+    digits = re.sub(r"\D", "", raw)
+    if not 10 <= len(digits) <= 12:
+        return False
+    groups = re.findall(r"\d+", raw)
+    return raw.startswith("+") or digits[0] in "78" or any(len(group) == 3 for group in groups)
+
+
 def _phones(text: str) -> str:
     import phonenumbers
 
     spans = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
-        text, "KZ", leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200)
-        if len(re.sub(r"\D", "", m.raw_string)) >= 10]
+        text, "KZ", leniency=phonenumbers.Leniency.POSSIBLE, max_tries=200) if _looks_like_a_phone(m.raw_string)]
     for start, end in reversed(spans):
         text = text[:start] + PHONE + text[end:]
     return _DIGIT_RUN.sub(PHONE, text)
