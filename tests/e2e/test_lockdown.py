@@ -80,6 +80,16 @@ def test_action_server_listens_on_loopback_only(locked_stack):
 def test_rasa_calls_the_actions_with_the_secret(locked_stack):
     replies = locked_stack.turn("77019990002@c.us", "хочу заказать балетки шанель 37 черные")
     assert any("В какой город" in (r or "") for r in replies), replies
+    assert "401, Unauthorized" not in (locked_stack.tmp / "rasa.log").read_text(encoding="utf-8", errors="replace")
+
+
+def test_the_projects_endpoints_yml_sends_the_secret():
+    """Rasa substitutes ${VAR} only in unquoted scalars: read endpoints.yml as `make run` does."""
+    code = ("from rasa.utils.endpoints import read_endpoint_config\n"
+            "print(read_endpoint_config('endpoints.yml', 'action_endpoint').headers['X-Action-Secret'])")
+    done = subprocess.run([str(VENV / "rasa/bin/python"), "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "ACTION_SERVER_SECRET": "s3cret-from-the-environment"}, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "s3cret-from-the-environment", done.stderr[-2000:]
 
 
 def test_rest_channel_is_off(locked_stack):
