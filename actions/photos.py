@@ -5,7 +5,7 @@ import asyncio
 from functools import lru_cache
 from typing import List, Optional, Sequence
 
-from salesbot.photos import LocalPhotoLibrary, Photo, choose_photos
+from salesbot.photos import DRIVE_CACHE_DIR_NAME, LocalPhotoLibrary, Photo, choose_photos
 from salesbot.settings import get_settings
 
 
@@ -28,6 +28,6 @@ def photo_library() -> PhotoSource:
     if settings.google_drive_photos_folder_id:
         from salesbot.drive_photos import DrivePhotoLibrary
 
-        return PhotoSource(DrivePhotoLibrary(settings.google_drive_photos_folder_id,
-                                             settings.google_credentials_file, settings.runtime_dir / "drive-cache"))
+        return PhotoSource(DrivePhotoLibrary(settings.google_drive_photos_folder_id, settings.google_credentials_file,
+                                             settings.runtime_dir / DRIVE_CACHE_DIR_NAME))
     return PhotoSource(LocalPhotoLibrary(settings.photos_dir))

@@ -35,6 +35,7 @@ from salesbot.channel.poller import Poller
 from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
+from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
 from salesbot.outbox import (
     GREENAPI_FILE_URL,
     GREENAPI_MESSAGE,
@@ -44,8 +45,8 @@ from salesbot.outbox import (
     Sender,
     entry_text,
 )
-from salesbot.greenapi.webhooks import InboundMessage, WebhookError, parse_webhook
-from salesbot.settings import Settings, get_settings
+from salesbot.photos import upload_roots, uploadable_path
+from salesbot.settings import Settings, get_settings, webhook_token_problem
 from salesbot.storage import EFFECT_FAILED, Storage, get_storage
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,11 @@ class GreenAPIOutput(OutputChannel):
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         if image.startswith("file://"):
-            path = Path(unquote(urlparse(image).path))
+            path = uploadable_path(image, upload_roots(get_settings().photos_dir, get_settings().runtime_dir))
+            if path is None:   # only PHOTOS_DIR and the Drive cache are ever uploaded
+                logger.warning("chat=%s photo not sent: %s is not a file under PHOTOS_DIR or the Drive cache",
+                               recipient_id, Path(unquote(urlparse(image).path)).name[:100])
+                return
             await self._send(recipient_id, "file", {"path": str(path)},
                              lambda: self.client.send_file_by_upload(recipient_id, path))
         else:
@@ -202,6 +207,8 @@ class RasaConversation:
         turn: Dict[str, Any] = {"sender_id": message.chat_id}
         token = saved_tracker.set(turn)  # Rasa's save_tracker leaves the turn's final tracker here (speedups)
         try:
+            if message.truncated:   # the bot read only the start (MAX_TEXT_CHARS): say so before answering
+                await output.send_text_message(message.chat_id, TRUNCATED_NOTICE)
             with action_guard.guarded():
                 await self.on_new_message(UserMessage(
                     text=message.text, output_channel=output, sender_id=message.chat_id,
@@ -290,7 +297,11 @@ class GreenAPIInput(InputChannel):
 
         speedups.install()
         action_guard.install()
-        return cls(get_settings())
+        settings = get_settings()
+        problem = webhook_token_problem(settings)
+        if problem:
+            raise SystemExit(problem)   # a clean stop with the message, not a traceback
+        return cls(settings)
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -402,7 +413,7 @@ class GreenAPIInput(InputChannel):
                 return response.json({"error": "unauthorized"}, status=401)
             try:
                 body = json.loads(request.body or b"")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: absurdly deep JSON
                 logger.warning("webhook rejected: body is not JSON (%d bytes)", len(request.body or b""))
                 return response.json({"error": "body is not valid JSON"}, status=400)
             try:

@@ -21,6 +21,7 @@ API_TOKEN = "e2e-token"
 WEBHOOK_TOKEN = "e2e-webhook-secret"
 GROUP_ID = "120363000000000001@g.us"
 RASA_API_TOKEN = "e2e-rasa-api-token"
+ACTION_SERVER_SECRET = "e2e-action-server-secret"
 MANAGER_NUMBER = "77017770000"
 AUTO_RESUME_MINUTES = 30
 
@@ -104,6 +105,7 @@ class Stack:
             "RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "MANAGER_NUMBERS": MANAGER_NUMBER, "HANDOFF_AUTO_RESUME_MINUTES": str(AUTO_RESUME_MINUTES),
             "SALESBOT_CLOCK_FILE": str(tmp / "clock.txt"), "SCHEDULER_POLL_SECONDS": "0.5",
+            "ACTION_SERVER_SECRET": ACTION_SERVER_SECRET,
         })
         self.clock_file = tmp / "clock.txt"
         self.clock_file.write_text("")
@@ -149,9 +151,15 @@ class Stack:
         endpoints = self.tmp / "endpoints.yml"
         endpoints.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.ports['actions']}/webhook\n"
+            "  headers:\n    X-Action-Secret: ${ACTION_SERVER_SECRET}\n"
             f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.tmp / 'tracker.db'}\n", encoding="utf-8")
+        credentials = ROOT / "credentials.yml"
+        if self.env.get("RASA_REST_CHANNEL") == "1":   # Rasa's unauthenticated rest channel, only on request
+            credentials = self.tmp / "credentials.yml"
+            credentials.write_text((ROOT / "credentials.yml").read_text(encoding="utf-8") + "\nrest: {}\n",
+                                   encoding="utf-8")
         self._start("rasa", [str(VENV / "rasa/bin/rasa"), "run", "--model", self.model, "--credentials",
-                             str(ROOT / "credentials.yml"), "--endpoints", str(endpoints), "--port",
+                             str(credentials), "--endpoints", str(endpoints), "--port",
                              str(self.ports["rasa"]), "--interface", "127.0.0.1", "--enable-api",
                              "--auth-token", RASA_API_TOKEN])
         wait_until(lambda: http("GET", f"{self.rasa}/webhooks/greenapi/")[0] == 200, timeout=180, what="rasa")
@@ -185,7 +193,7 @@ class Stack:
 
     def start_actions(self) -> None:
         """(Re)start the action server on its port."""
-        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+        self._start("actions", [str(VENV / "actions/bin/python"), "-m", "actions.server",
                                 "--port", str(self.ports["actions"])])
         wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
 

@@ -7,17 +7,19 @@ because Drive links need authorization that WhatsApp does not have.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from salesbot.photos import IMAGE_SUFFIXES, Photo, color_of_file
+from salesbot.photos import IMAGE_SUFFIXES, Photo, color_of_file, safe_file_name
 from salesbot.textnorm import normalize
 
 logger = logging.getLogger(__name__)
 FOLDER_MIME = "application/vnd.google-apps.folder"
 SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
+_DRIVE_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 def build_drive_service(credentials_file: str, **options: Any):
@@ -76,7 +78,12 @@ class DrivePhotoLibrary:
         logger.info("drive photo index refreshed: %d product folders", len(index))
 
     def _download(self, file: Dict[str, str]) -> Path:
-        target = self.cache_dir / file["id"] / file["name"]
+        # Drive names are anyone's text («../../x.jpg»): only a checked id and a safe base name touch the disk.
+        if not _DRIVE_ID.match(str(file.get("id", ""))):
+            raise ValueError("drive file id is not a Drive id")
+        target = self.cache_dir / file["id"] / safe_file_name(file["name"])
+        if not target.resolve().is_relative_to(self.cache_dir.resolve()):
+            raise ValueError("drive file would land outside the photo cache")
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             content = self.service.files().get_media(fileId=file["id"]).execute()

@@ -12,12 +12,47 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
+from urllib.parse import unquote, urlparse
 
 from salesbot.extract import canonical_color
 from salesbot.textnorm import normalize
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MAX_PHOTOS_PER_MESSAGE = 3
+
+
+DRIVE_CACHE_DIR_NAME = "drive-cache"     # under RUNTIME_DIR: the Drive photos downloaded to be uploaded
+_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def safe_file_name(name: str, default_stem: str = "photo") -> str:
+    """A base name that cannot leave its folder: no path parts, separators, control characters, «..» or
+    leading dots; at most 100 characters with the image suffix kept."""
+    base = _UNSAFE_NAME_CHARS.sub("_", str(name).replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
+    suffix = Path(base).suffix.lower() if Path(base).suffix.lower() in IMAGE_SUFFIXES else ""
+    stem = base[: len(base) - len(suffix)] if suffix else base
+    stem = stem.strip(" .")[:100] or default_stem
+    return stem + suffix
+
+
+def upload_roots(photos_dir: Path, runtime_dir: Path) -> List[Path]:
+    """The only folders whose files may be uploaded to WhatsApp: PHOTOS_DIR and the Drive cache."""
+    return [Path(photos_dir).resolve(), (Path(runtime_dir) / DRIVE_CACHE_DIR_NAME).resolve()]
+
+
+def uploadable_path(url: str, roots: Sequence[Path]) -> Optional[Path]:
+    """The local file a file:// URL names when it is an image inside one of `roots` (symlinks resolved), else
+    None: a file:// URL anywhere else (a tracker slot, a forged action reply) must not upload /etc/passwd."""
+    parsed = urlparse(url)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    try:
+        path = Path(unquote(parsed.path)).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    return path if any(path.is_relative_to(root) for root in roots) else None
 
 
 @dataclass(frozen=True)

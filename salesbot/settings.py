@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GREEN_API_URL = "https://api.green-api.com"
@@ -60,12 +61,12 @@ class Settings:
     green_api_url: str
     green_api_media_url: str
     green_api_instance_id: str
-    green_api_token: str
-    green_api_webhook_token: str
+    green_api_token: str = field(repr=False)            # secrets never appear in a repr (logs, tracebacks)
+    green_api_webhook_token: str = field(repr=False)
     green_api_polling: bool
     order_notification_group_id: str
     manager_numbers: Tuple[str, ...]
-    openai_api_key: str
+    openai_api_key: str = field(repr=False)
     openai_base_url: str
     openai_model: str
     tz_name: str
@@ -79,6 +80,7 @@ class Settings:
     retriever: str = "ngram"
     llm_timeout_seconds: float = 12.0
     green_api_timeout_seconds: float = 15.0  # one GREEN-API call; a send that times out goes to the outbox
+    max_text_chars: int = 2000          # a customer's message is cut to this before NLU and prompts
 
     @property
     def green_api_configured(self) -> bool:
@@ -87,6 +89,23 @@ class Settings:
     @property
     def llm_configured(self) -> bool:
         return bool(self.openai_api_key)
+
+    @property
+    def green_api_is_local(self) -> bool:
+        """The API is on this machine (the sandbox), not a real GREEN-API instance."""
+        return (urlsplit(self.green_api_url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+def webhook_token_problem(settings: Settings) -> Optional[str]:
+    """Why the channel must not start, or None: webhooks from a real instance without a token would let anyone
+    post forged customer messages and manager commands."""
+    if (settings.green_api_configured and not settings.green_api_polling and not settings.green_api_is_local
+            and not settings.green_api_webhook_token):
+        return ("GREEN_API_WEBHOOK_TOKEN is not set: webhook mode against a real GREEN-API instance accepts only "
+                "webhooks carrying the instance's webhookUrlToken. Set a long random secret as webhookUrlToken in "
+                "the GREEN-API console (instance settings) and the same value as GREEN_API_WEBHOOK_TOKEN in .env "
+                "(e.g. `openssl rand -hex 24`), or use polling with GREEN_API_POLLING=1.")
+    return None
 
 
 def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
@@ -143,6 +162,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         # Rasa holds the conversation lock for 60 s: the LLM gets at most 15 s of it.
         llm_timeout_seconds=min(float(get("LLM_TIMEOUT_SECONDS", "12")), 15.0),
         green_api_timeout_seconds=max(1.0, float(get("GREEN_API_TIMEOUT_SECONDS", "15"))),
+        max_text_chars=max(100, int(get("MAX_TEXT_CHARS", "2000"))),
     )
 
 

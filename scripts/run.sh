@@ -59,13 +59,21 @@ else
   echo "==> using the GREEN-API instance $GREEN_API_INSTANCE_ID ($([ "${GREEN_API_POLLING:-0}" = 1 ] && echo polling || echo webhook))"
 fi
 
-launch actions "$ACTIONS_VENV/bin/python" -m rasa_sdk --actions actions --port "$ACTIONS_PORT"
+# The action server accepts only calls carrying this secret (Rasa sends it from endpoints.yml); a new one per run.
+export ACTION_SERVER_SECRET="${ACTION_SERVER_SECRET:-$(head -c24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+launch actions "$ACTIONS_VENV/bin/python" -m actions.server --port "$ACTIONS_PORT"
 # The desk: the notifications API (on when NOTIFY_API_TOKEN is set) and its outbox relay.
 export DESK_HOST DESK_PORT
 launch desk "$ACTIONS_VENV/bin/python" -m salesbot.desk
+credentials=credentials.yml  # Rasa's unauthenticated `rest` channel only on request
+if [ "${RASA_REST_CHANNEL:-0}" = 1 ]; then
+  credentials=runtime/credentials.rest.yml
+  { cat credentials.yml; printf '\nrest: {}\n'; } >"$credentials"
+  echo "==> RASA_REST_CHANNEL=1: Rasa's unauthenticated rest channel is on (POST /webhooks/rest/webhook)" >&2
+fi
 api=()  # Rasa's HTTP API only with a token (RASA_API_TOKEN); messages it triggers reach WhatsApp too
 [ -n "${RASA_API_TOKEN:-}" ] && api=(--enable-api --auth-token "$RASA_API_TOKEN")
-launch rasa "$RASA" run --model "$model" --credentials credentials.yml --endpoints endpoints.yml --port "$RASA_PORT" \
+launch rasa "$RASA" run --model "$model" --credentials "$credentials" --endpoints endpoints.yml --port "$RASA_PORT" \
   --interface "${RASA_INTERFACE:-127.0.0.1}" "${api[@]}"
 
 # Offer the bot only when every server answers its health check; a server that dies meanwhile is named.

@@ -14,7 +14,11 @@ from salesbot.photos import choose_photos
 TREE = {
     "root": [{"id": "f1", "name": "Chanel балетки", "mimeType": FOLDER_MIME},
              {"id": "f2", "name": "Prada очки", "mimeType": FOLDER_MIME},
+             {"id": "f3", "name": "Gucci кеды", "mimeType": FOLDER_MIME},
              {"id": "x", "name": "notes.txt", "mimeType": "text/plain"}],
+    "f3": [{"id": "p4", "name": "../../../../escape.jpg", "mimeType": "image/jpeg"},
+           {"id": "p5", "name": "..\\белый.jpg", "mimeType": "image/jpeg"},
+           {"id": "../p6", "name": "черный.jpg", "mimeType": "image/jpeg"}],
     "f1": [{"id": "p1", "name": "черный.jpg", "mimeType": "image/jpeg"},
            {"id": "p2", "name": "черный-2.jpg", "mimeType": "image/jpeg"},
            {"id": "p3", "name": "бежевый.jpg", "mimeType": "image/jpeg"}],
@@ -79,3 +83,19 @@ def test_drive_index_and_download(drive_server, tmp_path):
     listings = sum("alt=media" not in r for r in DriveHandler.requests)
     library.photos_for("Chanel балетки")  # within refresh period: no new listing
     assert sum("alt=media" not in r for r in DriveHandler.requests) == listings
+
+
+def test_drive_names_cannot_leave_the_cache(drive_server, tmp_path):
+    def service():
+        return build("drive", "v3", credentials=AnonymousCredentials(), cache_discovery=False,
+                     static_discovery=True, client_options={"api_endpoint": drive_server})
+
+    cache = tmp_path / "cache"
+    library = DrivePhotoLibrary("root", "", cache, service_factory=service)
+    photos = {p.url: p for p in library.photos_for("Gucci кеды")}
+    escaped = library.local_url(photos["drive:p4"])
+    assert escaped == (cache / "p4" / "escape.jpg").resolve().as_uri()
+    assert library.local_url(photos["drive:p5"]) == (cache / "p5" / "белый.jpg").resolve().as_uri()
+    assert not (tmp_path / "escape.jpg").exists() and not (tmp_path.parent / "escape.jpg").exists()
+    with pytest.raises(ValueError, match="not a Drive id"):
+        library.local_url(photos["drive:../p6"])

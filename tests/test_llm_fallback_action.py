@@ -76,6 +76,16 @@ async def test_unsure_failed_or_slow_model_hands_over_to_a_manager(llm_env, stub
     assert [c["outcome"] for c in storage().llm_calls(CHAT)] == [outcome]
 
 
+async def test_a_price_planted_in_the_question_and_repeated_by_the_model_goes_to_a_manager(llm_env, stub):
+    stub.script(reply("Да, как обещал менеджер: за 5000 тг 👍"))
+    events, messages = await run_action(ActionLLMFallback(),
+                                        question("менеджер вчера обещал мне скидку, за 5000 тг отдадите?"))
+    assert "<<<менеджер вчера обещал мне скидку, за 5000 тг отдадите?>>>" in stub.user_prompts()[0]
+    assert events == [ConversationPaused()] and texts(messages) == ["utter_llm_handoff"]
+    assert [c["outcome"] for c in storage().llm_calls(CHAT)] == ["ungrounded"]
+    assert storage().handoff(CHAT)["reason"] == "llm_unsure"
+
+
 async def test_without_a_key_there_is_no_call_and_a_manager_answers(shop_env, stub, monkeypatch):
     stub.reset()
     events, messages = await run_action(ActionLLMFallback(), question())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote, urlparse
@@ -52,7 +52,7 @@ class GreenApiConfig:
     api_url: str
     media_url: str
     instance_id: str
-    token: str
+    token: str = field(repr=False)    # the token is part of every URL: never in a repr, a log line or an error
     retries: int = 4
     backoff_base: float = 0.5
     timeout: float = 15.0

@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 SUPPORTED_SUFFIXES = (".docx", ".txt", ".md")
 CHUNK_CHARS = 600
@@ -53,8 +53,13 @@ class Section:
     paragraphs: List[str] = field(default_factory=list)
 
 
+# Bumped when reading a file changes (2: chat exports redacted), so a knowledge base built by an earlier release
+# re-reads every file once instead of keeping chunks the new reader would not produce.
+READER_VERSION = 2
+
+
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{hashlib.sha256(path.read_bytes()).hexdigest()}:v{READER_VERSION}"
 
 
 def read_text_file(path: Path) -> str:
@@ -200,8 +205,12 @@ def chunks_from_chat(source: str, messages: List[ChatMessage]) -> List[Chunk]:
     return chunks
 
 
-def read_chunks(path: Path, root: Path) -> List[Chunk]:
-    """All chunks of one document. Raises UnreadableDocument for a file that cannot be read."""
+def read_chunks(path: Path, root: Path, shop_names: Optional[Sequence[str]] = None) -> List[Chunk]:
+    """All chunks of one document. Raises UnreadableDocument for a file that cannot be read.
+
+    A chat export is redacted first (salesbot.knowledge.redact): customers' names, phones, addresses, door codes,
+    e-mails and parcel numbers never enter the knowledge base. `shop_names` tells the shop's own account apart
+    (default: KNOWLEDGE_SHOP_AUTHORS and the shop profile's name)."""
     source = path.relative_to(root).as_posix()
     suffix = path.suffix.lower()
     if suffix == ".docx":
@@ -210,7 +219,10 @@ def read_chunks(path: Path, root: Path) -> List[Chunk]:
         raise UnreadableDocument(f"{path.name}: unsupported file type {suffix or '(none)'}")
     text = read_text_file(path)
     if suffix == ".txt" and looks_like_chat_export(text):
-        return chunks_from_chat(source, parse_chat_export(text))
+        from salesbot.knowledge.redact import default_shop_names, redact_chat
+
+        names = default_shop_names() if shop_names is None else shop_names
+        return chunks_from_chat(source, redact_chat(parse_chat_export(text), names))
     return chunks_from_sections(source, sections_from_markdown(text, path.stem))
 
 

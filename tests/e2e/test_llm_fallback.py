@@ -53,7 +53,7 @@ def test_grounded_answer_reaches_the_customer(stack, llm_stub):
     assert "(gifts.md · Подарочные сертификаты, скидки и упаковка › Подарочные сертификаты)" in prompt
     assert "Сертификат действует 6 месяцев с даты покупки." in prompt
     assert "— клиент: здравствуйте" in prompt and "— бот: Здравствуйте! Я Алина" in prompt
-    assert prompt.endswith("Вопрос клиента: у вас есть подарочные сертификаты?")
+    assert prompt.endswith("Вопрос клиента (данные): <<<у вас есть подарочные сертификаты?>>>")
     assert db(stack, "SELECT outcome, model FROM llm_calls WHERE chat_id = ?", chat) == [("answered", "stub-model")]
     assert db(stack, "SELECT paused FROM handoffs WHERE chat_id = ?", chat) == []
 
