@@ -28,6 +28,8 @@ from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.worker import ChatWorker
 from salesbot.db.enums import InboxStatus
 from salesbot.greenapi.webhooks import NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook
+from salesbot.notify.optout import handle_opt_out_text
+from salesbot.notify.status import record_message_status
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,18 @@ class _Item:
     paused_now: bool = False  # a manager's message whose pause was applied at accept
 
 
+def record_status_webhook(storage: Any, body: Any) -> None:
+    """An outgoingMessageStatus webhook: the status of one message the bot sent (only notifications track it)."""
+    if not isinstance(body, dict) or not isinstance(body.get("idMessage"), str) \
+            or not isinstance(body.get("status"), str):
+        return
+    description = body.get("description") if isinstance(body.get("description"), str) else None
+    try:
+        record_message_status(storage.db, body["idMessage"], body["status"], description, body.get("timestamp"))
+    except Exception:  # a status we cannot record must never cost a customer's message
+        logger.exception("status webhook for %s not recorded", body.get("idMessage"))
+
+
 class InboundRouter:
     def __init__(self, storage, handoff: HandoffService, commands: ManagerCommands, nudges: NudgeScheduler,
                  own_sends: OwnSends, conversation: Conversation):
@@ -90,6 +104,9 @@ class InboundRouter:
     async def accept(self, message: InboundMessage) -> Optional[Awaitable[None]]:
         """Take a parsed notification: store it (RECEIVED) and queue it; returns what completes when it was
         processed (None: nothing to do). When this returns, the message survives a crash."""
+        if message.type_webhook == "outgoingMessageStatus":
+            # sent/delivered/read/failed of a customer notification moves its status forward (never back)
+            await asyncio.to_thread(record_status_webhook, self.storage, message.raw)
         if message.kind == "ignore":
             logger.info("webhook %s chat=%s id=%s ignored (%s)", message.type_webhook, message.chat_id or "-",
                         message.id_message or "-", message.reason)
@@ -232,6 +249,11 @@ class InboundRouter:
         if message.kind in ("non_text", "error_marker"):
             await self.conversation.send_text(message.chat_id,
                                               NON_TEXT_REPLY if message.kind == "non_text" else RESEND_REPLY)
+            return
+        opt_out_reply = await asyncio.to_thread(handle_opt_out_text, self.storage.repos.opt_outs, message.chat_id,
+                                                message.text or "")
+        if opt_out_reply:   # «стоп» / «да» to its question: the notifications opt-out, not a sales turn
+            await self.conversation.send_text(message.chat_id, opt_out_reply)
             return
         already_sent: List[str] = []
         if item.replayed:

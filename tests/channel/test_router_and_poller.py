@@ -280,3 +280,33 @@ def test_a_turn_that_may_be_run_again_is_rerun_without_its_sent_replies_and_the_
         await router.worker.stop()
 
     asyncio.run(scenario())
+
+
+def test_status_webhooks_move_a_notification_and_stop_opts_out(tmp_path):
+    """The channel's two calls into the notifications: an outgoingMessageStatus webhook advances the notification
+    whose message it names; «стоп» then «да» opt the customer out without a sales turn."""
+    from salesbot.notify.optout import ASK_CONFIRMATION, CONFIRMED
+
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260031@c.us"
+        notifications = storage.repos.notifications
+        row, _ = notifications.create("order_shipped", "ORD-1", "fp", "+77011260031", chat, "Айгуль", {}, False,
+                                      "Заказ отправлен", "PENDING")
+        assert notifications.advance(row["id"], "SENT", "relay", id_message="BAE5STATUS1")
+        status = {"typeWebhook": "outgoingMessageStatus", "chatId": chat, "idMessage": "BAE5STATUS1",
+                  "status": "delivered", "timestamp": 1700000000, "sendByApi": True,
+                  "instanceData": {"idInstance": 1101000001, "wid": "77010000000@c.us", "typeInstance": "whatsapp"}}
+        assert await router.accept(parse_webhook(status)) is None
+        assert notifications.get(row["id"])["status"] == "DELIVERED"
+        await router.accept(parse_webhook(dict(status, status="sent")))   # late and behind: never moves back
+        assert notifications.get(row["id"])["status"] == "DELIVERED"
+
+        for text in ("стоп", "да", "привет"):
+            await (await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, text))))
+        await router.worker.join()
+        log = [entry for entry in conversation.log if entry[1] == chat]
+        assert log == [("sent", chat, ASK_CONFIRMATION), ("sent", chat, CONFIRMED), ("turn", chat, "привет")]
+        assert storage.repos.opt_outs.is_opted_out(chat)
+
+    asyncio.run(scenario())
