@@ -217,6 +217,8 @@ class InboundRouter:
         if message.kind == "manager":
             if item.paused_now or await self._manager_typed(message):
                 await self.conversation.record_manager_message(message)
+                # the handover analytics' time to the first manager reply
+                await asyncio.to_thread(self.storage.repos.handovers.record_manager_reply, message.chat_id)
         elif self.commands.is_command(message.chat_id, message.text):
             reply = await self.commands.reply(message.chat_id, message.text)
             await self.conversation.send_text(message.chat_id, reply)

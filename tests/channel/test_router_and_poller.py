@@ -310,3 +310,19 @@ def test_status_webhooks_move_a_notification_and_stop_opts_out(tmp_path):
         assert storage.repos.opt_outs.is_opted_out(chat)
 
     asyncio.run(scenario())
+
+
+def test_a_managers_typed_message_answers_the_chats_open_handover(tmp_path):
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260041@c.us"
+        [request] = storage.repos.handovers.create("customer_request:77011260041:M1", chat, "customer_request",
+                                                   {"desk": None})
+        assert request["first_reply_at"] is None
+        typed = await router.accept(parse_webhook(webhook("outgoingMessageReceived", chat, "Здравствуйте, я Асель",
+                                                          sender="77010000000@c.us")))
+        await typed
+        [answered] = storage.repos.handovers.list()
+        assert answered["first_reply_at"] is not None and answered["status"] == "completed"
+
+    asyncio.run(scenario())
