@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
@@ -14,7 +14,8 @@ from actions.common import customer_from_tracker, storage
 from actions.notifier import group_poster
 from salesbot.channel.handoff import BY_BOT, HandoffService
 from salesbot.clock import system_clock
-from salesbot.handover.requests import process_configuration, request_handover
+from salesbot.handover.choices import question
+from salesbot.handover.requests import process_choices, process_configuration, request_handover
 from salesbot.notifications import escalate_to_group
 from salesbot.settings import get_settings
 
@@ -43,10 +44,12 @@ def _as_message(line: str) -> Dict[str, str]:
     return {"from": {"клиент": "customer", "бот": "bot", "менеджер": "manager"}.get(author, author), "text": text}
 
 
-async def hand_over(tracker: Tracker, reason: str, headline: str) -> None:
+async def hand_over(tracker: Tracker, reason: str, headline: str) -> Optional[str]:
     """Announce the handover by every HANDOVER_METHODS way (the managers' group as before, once per customer
     message; the desk's queue, e-mail, SMS and the CRM webhook through the outbox, sent by the desk) and pause
-    the chat in the shared database."""
+    the chat in the shared database. Returns the question «как вам удобнее…» to end the bot's answer with when
+    HANDOVER_CUSTOMER_CHOICES offers several ways (the channel reads the reply; meanwhile the e-mail, SMS and
+    webhook wait up to HANDOVER_CHOICE_WAIT_SECONDS for it), else None."""
     customer = customer_from_tracker(tracker)
     message_id = (tracker.latest_message or {}).get("message_id") or "-"
     request_key = f"{reason}:{customer.chat_id}:{message_id}"
@@ -55,15 +58,21 @@ async def hand_over(tracker: Tracker, reason: str, headline: str) -> None:
     if "whatsapp_group" in methods:
         await escalate_to_group(group_poster(), customer, request_key, headline, lines)
     phone = customer.chat_id.split("@", 1)[0] if customer.chat_id.endswith("@c.us") else ""
+    choices, wait_seconds = process_choices()
+    ask = question(choices)
     try:
         await asyncio.to_thread(request_handover, storage().repos, request_key, customer.chat_id, reason, methods,
                                 targets, phone=phone, name=customer.name, summary=headline,
-                                messages=[_as_message(line) for line in lines])
+                                messages=[_as_message(line) for line in lines],
+                                # one way offered: nothing to ask, it is the way
+                                preferred_contact=choices[0] if len(choices) == 1 else None,
+                                hold_seconds=wait_seconds if ask else 0.0)
     except Exception:  # the log of the other ways must never cost the customer the pause
         logger.exception("handover %s: recording it failed", request_key)
     # through the one pause authority; the action's ConversationPaused is Rasa's copy of it
     handoff = HandoffService(storage(), system_clock(), get_settings().handoff_auto_resume_minutes)
     await handoff.pause(customer.chat_id, reason, BY_BOT)
+    return ask
 
 
 class ActionRequestManager(Action):
@@ -72,5 +81,7 @@ class ActionRequestManager(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         dispatcher.utter_message(response="utter_manager")
-        await hand_over(tracker, "customer_request", "Клиент просит менеджера")
+        ask = await hand_over(tracker, "customer_request", "Клиент просит менеджера")
+        if ask:
+            dispatcher.utter_message(text=ask)
         return [ConversationPaused()]

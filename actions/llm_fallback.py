@@ -224,7 +224,9 @@ class ActionAnswerFromDocuments(Action):
         logger.info("shop question handed over chat=%s message=%s outcome=%s", customer.chat_id, message_id,
                     result.outcome)
         dispatcher.utter_message(response="utter_llm_handoff")
-        await hand_over(tracker, "llm_unsure", HANDOFF_HEADLINES.get(result.outcome, "Вопрос без ответа"))
+        ask = await hand_over(tracker, "llm_unsure", HANDOFF_HEADLINES.get(result.outcome, "Вопрос без ответа"))
+        if ask:
+            dispatcher.utter_message(text=ask)
         return [ConversationPaused()]
 
 

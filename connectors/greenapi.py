@@ -36,6 +36,7 @@ from salesbot.channel.scheduler import run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
+from salesbot.handover.requests import process_choices
 from salesbot.outbox import (
     GREENAPI_FILE_URL,
     GREENAPI_MESSAGE,
@@ -361,7 +362,9 @@ class GreenAPIInput(InputChannel):
             nudges = NudgeScheduler(self.storage, self.clock, self.handoff, self.settings.nudges_enabled,
                                     self.settings.tz_name, self.settings.work_hours, self.enqueue_nudge,
                                     conversation.record_nudge)
-            self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation)
+            contact_choices, choice_wait_seconds = process_choices()
+            self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation,
+                                         contact_choices, choice_wait_seconds)
         return self._router
 
     async def enqueue_nudge(self, chat_id: str, text: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Dict, List, Optional, Protocol, Set
+from typing import Any, Awaitable, Dict, List, Optional, Protocol, Sequence, Set
 
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import MANAGER_TYPED, HandoffService
@@ -28,6 +28,8 @@ from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.worker import ChatWorker
 from salesbot.db.enums import InboxStatus
 from salesbot.greenapi.webhooks import NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook
+from salesbot.handover.choices import ACKNOWLEDGEMENTS
+from salesbot.handover.requests import record_customer_choice
 from salesbot.notify.optout import handle_opt_out_text
 from salesbot.notify.status import record_message_status
 
@@ -89,8 +91,12 @@ def record_status_webhook(storage: Any, body: Any) -> None:
 
 class InboundRouter:
     def __init__(self, storage, handoff: HandoffService, commands: ManagerCommands, nudges: NudgeScheduler,
-                 own_sends: OwnSends, conversation: Conversation):
+                 own_sends: OwnSends, conversation: Conversation, contact_choices: Sequence[str] = (),
+                 choice_wait_seconds: float = 300.0):
         self.storage = storage
+        # HANDOVER_CUSTOMER_CHOICES: a paused chat's next messages may answer «как вам удобнее»
+        self.contact_choices = tuple(contact_choices)
+        self.choice_wait_seconds = choice_wait_seconds
         self.handoff = handoff
         self.commands = commands
         self.nudges = nudges
@@ -241,12 +247,28 @@ class InboundRouter:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def _contact_choice(self, message: InboundMessage) -> None:
+        """After a handover that asked how to contact the customer: a message naming a way is recorded as the
+        choice (and releases the held e-mail/SMS/webhook) and gets a short answer; anything else is left as is."""
+        if len(self.contact_choices) < 2 or message.kind != "text" or not message.text:
+            return
+        try:
+            choice = await asyncio.to_thread(record_customer_choice, self.storage.repos, message.chat_id,
+                                             message.text, self.contact_choices, self.choice_wait_seconds)
+        except Exception:  # the choice is a nicety: it must never cost the customer's message
+            logger.exception("chat=%s id=%s contact choice not recorded", message.chat_id, message.id_message)
+            return
+        if choice is not None:
+            logger.info("chat=%s id=%s preferred contact: %s", message.chat_id, message.id_message, choice)
+            await self.conversation.send_text(message.chat_id, ACKNOWLEDGEMENTS[choice])
+
     async def _customer_message(self, item: _Item) -> None:
         message = item.message
         if await self.handoff.customer_wrote(message.chat_id):
             # recorded in the conversation for the managers' transcript; no NLU turn, no reply, no nudge
             await self.conversation.record_while_paused(message)
             logger.info("chat=%s id=%s paused: recorded, no reply", message.chat_id, message.id_message)
+            await self._contact_choice(message)
             return
         if message.kind in ("non_text", "error_marker"):
             await self.conversation.send_text(message.chat_id,

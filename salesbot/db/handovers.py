@@ -27,10 +27,12 @@ class HandoverRepository:
 
     def create(self, request_key: str, chat_id: str, reason: str, deliveries: Dict[str, Optional[Dict[str, Any]]],
                phone: str = "", name: str = "", preferred_contact: Optional[str] = None, summary: str = "",
-               messages: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
+               messages: Optional[List[Dict[str, Any]]] = None, hold_until: Optional[float] = None
+               ) -> List[Dict[str, Any]]:
         """One row per method, once per `request_key`. `deliveries[method]` is the outbox row to send
         ({"kind", "target", "payload"}) or None for a method that needs no sending (the desk's queue: notified
-        when stored). The rows and their outbox rows are written in one transaction."""
+        when stored). The rows and their outbox rows are written in one transaction. `hold_until`: the outbox rows
+        are not due before then (waiting for the customer's choice of contact, see `apply_choice`)."""
         now = self.db.now()
         rows = []
         with self.db.write() as connection:
@@ -50,7 +52,7 @@ class HandoverRepository:
                         effect_key=effect_key, kind=delivery["kind"], target=delivery["target"], chat_id=chat_id,
                         payload=json.dumps(delivery["payload"], ensure_ascii=False),
                         status=OutboxStatus.PENDING.value, attempts=0, check_delivery=False, created_at=now,
-                        updated_at=now).on_conflict_do_nothing())
+                        updated_at=now, next_attempt_at=hold_until).on_conflict_do_nothing())
                     connection.execute(handover_requests.update().where(handover_requests.c.id == row["id"])
                                        .values(effect_key=effect_key))
                     row["effect_key"] = effect_key
@@ -85,6 +87,47 @@ class HandoverRepository:
                     (handover_requests.c.id == row["id"])
                     & (handover_requests.c.status == HandoverStatus.PENDING.value)).values(**values)).rowcount
         return changed
+
+    # -- the customer's choice of contact (HANDOVER_CUSTOMER_CHOICES) ----------------------------------------------
+    def awaiting_choice(self, chat_id: str, since: float) -> Optional[Dict[str, Any]]:
+        """The chat's newest handover since `since` with no preferred contact yet and no manager reply (a row)."""
+        with self.db.read() as connection:
+            row = connection.execute(sa.select(handover_requests).where(
+                (handover_requests.c.chat_id == chat_id) & (handover_requests.c.created_at >= since)
+                & handover_requests.c.preferred_contact.is_(None) & handover_requests.c.first_reply_at.is_(None)
+            ).order_by(handover_requests.c.id.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def held_deliveries(self, request_key: str) -> List[Dict[str, Any]]:
+        """The handover's outbox rows not tried yet: {"outbox_id", "kind", "payload", and the handover row}."""
+        query = sa.select(handover_requests, outbox.c.id.label("outbox_id"), outbox.c.kind,
+                          outbox.c.payload.label("outbox_payload")).select_from(
+            handover_requests.join(outbox, outbox.c.effect_key == handover_requests.c.effect_key)).where(
+            (handover_requests.c.request_key == request_key) & (outbox.c.status == OutboxStatus.PENDING.value)
+            & (outbox.c.attempts == 0))
+        with self.db.read() as connection:
+            rows = [dict(r) for r in connection.execute(query).mappings()]
+        for row in rows:
+            row["payload"] = json.loads(row.pop("outbox_payload"))
+            row["messages"] = json.loads(row["messages"] or "[]")
+        return rows
+
+    def apply_choice(self, request_key: str, choice: str, payloads: Dict[int, Dict[str, Any]]) -> bool:
+        """Record the preferred contact on every row of the handover (only the first choice counts) and release
+        its held outbox rows with their new payloads, in one transaction. A row the relay already took keeps
+        what it sent. False when a choice was recorded before."""
+        now = self.db.now()
+        with self.db.write() as connection:
+            if connection.execute(handover_requests.update().where(
+                    (handover_requests.c.request_key == request_key)
+                    & handover_requests.c.preferred_contact.is_(None)).values(preferred_contact=choice)).rowcount == 0:
+                return False
+            for outbox_id, payload in payloads.items():
+                connection.execute(outbox.update().where(
+                    (outbox.c.id == outbox_id) & (outbox.c.status == OutboxStatus.PENDING.value)
+                    & (outbox.c.attempts == 0)).values(payload=json.dumps(payload, ensure_ascii=False),
+                                                       next_attempt_at=None, updated_at=now))
+        return True
 
     def record_manager_reply(self, chat_id: str, at: Optional[float] = None) -> int:
         """A manager wrote to the customer (phone, group, desk or CRM): the chat's open handovers are answered.

@@ -39,6 +39,8 @@ class DeskConfig:
     twilio_from: str = ""
     twilio_base_url: str = ""
     handover_sms_to: str = ""
+    handover_customer_choices: Tuple[str, ...] = ()  # ways the customer is asked to choose from (2+ = ask)
+    handover_choice_wait_seconds: float = 300.0  # e-mail/SMS/webhook wait this long for the customer's choice
 
     def handover_targets(self) -> "HandoverTargets":
         from salesbot.handover.requests import HandoverTargets
@@ -68,6 +70,7 @@ def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
         found = Path(text).expanduser() if text else default
         return found if found.is_absolute() else PROJECT_ROOT / found
 
+    from salesbot.handover.choices import parse_choices
     from salesbot.handover.requests import parse_methods
 
     staff = tuple(p.strip() for p in get("STAFF_PHONES").split(",") if p.strip()) + settings.manager_numbers
@@ -99,4 +102,6 @@ def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
         twilio_from=get("TWILIO_FROM"),
         twilio_base_url=get("TWILIO_BASE_URL"),
         handover_sms_to=get("HANDOVER_SMS_TO"),
+        handover_customer_choices=parse_choices(get("HANDOVER_CUSTOMER_CHOICES")),
+        handover_choice_wait_seconds=float(get("HANDOVER_CHOICE_WAIT_SECONDS", "300")),
     )

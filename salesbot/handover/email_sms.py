@@ -11,6 +11,7 @@ from email.utils import formatdate
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote, urlsplit
 
+from salesbot.handover.choices import LABELS
 from salesbot.outbox import OutboxItem, OutcomeUnknown, RetryableError, Sender, TerminalError
 
 EMAIL_KIND = "handover.email"
@@ -25,6 +26,10 @@ def reason_text(reason: str) -> str:
     return REASONS.get(reason, reason)
 
 
+def contact_text(preferred_contact: str) -> str:
+    return LABELS.get(preferred_contact, preferred_contact)
+
+
 def compose_email(data: Dict[str, Any]) -> Dict[str, str]:
     """Subject, plain text and HTML of a handover e-mail in Russian, with the last messages."""
     who = " ".join(x for x in (data.get("name") or "", f"+{data['phone']}" if data.get("phone") else "") if x)
@@ -32,7 +37,7 @@ def compose_email(data: Dict[str, Any]) -> Dict[str, str]:
     messages: List[Dict[str, Any]] = list(data.get("messages") or [])
     lines = [f"Причина: {reason_text(data['reason'])}", f"Чат: {data['chat_id']}"]
     if data.get("preferred_contact"):
-        lines.append(f"Как связаться: {data['preferred_contact']}")
+        lines.append(f"Как связаться: {contact_text(data['preferred_contact'])}")
     if data.get("summary"):
         lines += ["", data["summary"]]
     if messages:
@@ -41,7 +46,7 @@ def compose_email(data: Dict[str, Any]) -> Dict[str, str]:
     rows = "".join(f"<tr><td><b>{html.escape(str(m.get('from', '?')))}</b></td>"
                    f"<td>{html.escape(str(m.get('text', '')))}</td></tr>" for m in messages)
     body = (f"<p>{html.escape(lines[0])}<br>{html.escape(lines[1])}</p>"
-            + (f"<p>Как связаться: {html.escape(str(data['preferred_contact']))}</p>"
+            + (f"<p>Как связаться: {html.escape(contact_text(str(data['preferred_contact'])))}</p>"
                if data.get("preferred_contact") else "")
             + (f"<p>{html.escape(data['summary'])}</p>" if data.get("summary") else "")
             + (f"<h3>Последние сообщения</h3><table>{rows}</table>" if rows else ""))
@@ -51,6 +56,8 @@ def compose_email(data: Dict[str, Any]) -> Dict[str, str]:
 def compose_sms(data: Dict[str, Any]) -> str:
     who = " ".join(x for x in (data.get("name") or "", f"+{data['phone']}" if data.get("phone") else "") if x)
     text = f"Клиент ждёт менеджера ({reason_text(data['reason'])}): {who or data['chat_id']}."
+    if data.get("preferred_contact"):
+        text += f" Как связаться: {contact_text(data['preferred_contact'])}."
     if data.get("summary"):
         text += f" {data['summary']}"
     return text if len(text) <= SMS_MAX_CHARS else text[:SMS_MAX_CHARS - 1] + "…"
