@@ -22,8 +22,8 @@ MAX_ANSWER_CHARS = 200  # a longer message is a question or a story, not an answ
 _STRONG: Dict[str, Tuple[str, ...]] = {
     "whatsapp": (r"whats\s*app", r"w\.?app", r"в[ао]т?[сц]\s*ап", r"вац+ап", r"ватс?ап", r"вотс?ап", r"уатсап"),
     "call": (r"позвон", r"перезвон", r"звон", r"звяк", r"набер(и|ите)", r"созвон", r"\bcall\b", r"голосом"),
-    "email": (r"e-?mail", r"\bmail\b", r"[еэи]-?ме[йи]л", r"[еэи]-?маил", r"\bмейл", r"\bмыл[оу]\b", r"\bпочт(а|у|ой|е|ы)\b",
-              r"электронк",
+    "email": (r"e-?mail", r"\bmail\b", r"[еэи]-?ме[йи]л", r"[еэи]-?маил", r"\bмейл", r"\bмыл[оу]\b",
+              r"\bпочт(а|у|ой|е|ы)\b", r"электронк",
               r"[\w.+-]+@[\w-]+\.[\w.-]+"),
     "sms": (r"\bsms\b", r"\bсмс", r"\bсмску", r"эсэмэс"),
 }

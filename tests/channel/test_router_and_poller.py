@@ -326,3 +326,31 @@ def test_a_managers_typed_message_answers_the_chats_open_handover(tmp_path):
         assert answered["first_reply_at"] is not None and answered["status"] == "completed"
 
     asyncio.run(scenario())
+
+
+def test_a_paused_chat_answers_how_to_be_contacted(tmp_path):
+    """After a handover that asked «как вам удобнее», the router reads the customer's answer while the chat is
+    paused: recorded as usual, the choice stored on the handover, a short answer, the held webhook released."""
+    from salesbot.handover import HandoverTargets, request_handover
+
+    async def scenario():
+        storage, handoff, own, conversation, _ = make_router(tmp_path)
+        router = InboundRouter(storage, handoff, ManagerCommands(handoff, [MANAGER], "Asia/Almaty", None), None,
+                               own, conversation, ("whatsapp", "call", "email"), 300)
+        chat = "77011260077@c.us"
+        await asyncio.to_thread(request_handover, storage.repos, "customer_request:x:1", chat, "customer_request",
+                                ["desk", "webhook"], HandoverTargets(webhook_url="http://127.0.0.1:9/h"),
+                                hold_seconds=300)
+        await handoff.pause(chat, "customer_request", "bot")
+        assert storage.repos.outbox.claim_due("test") == []
+        await (await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "спасибо"))))
+        await (await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "лучше позвоните"))))
+        await (await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, "или на почту"))))
+        await router.worker.join()
+        assert [e for e in conversation.log if e[1] == chat] == [
+            ("recorded", chat, "спасибо"), ("recorded", chat, "лучше позвоните"),
+            ("sent", chat, "Хорошо, менеджер вам позвонит."), ("recorded", chat, "или на почту")]
+        assert {r["preferred_contact"] for r in storage.repos.handovers.list()} == {"call"}
+        assert [r["kind"] for r in storage.repos.outbox.claim_due("test")] == ["handover.webhook"]
+
+    asyncio.run(scenario())
