@@ -142,3 +142,14 @@ def test_a_later_row_of_a_sequence_waits_for_the_earlier_one(repos):
     repos.outbox.mark_failed(again["id"], "w", "400")  # a finished (even failed) row no longer blocks
     assert [r["effect_key"] for r in repos.outbox.claim_due("w")] == ["s2"]
     assert repos.outbox.retry_now("s1") is True and repos.outbox.get("s1")["status"] == "RETRYING"
+
+
+def test_the_inbox_stores_a_hostile_body_with_lone_surrogates_and_nul(repos):
+    """A webhook body the parser has cleaned for the bot is still stored raw: lone surrogates and NUL characters
+    (valid JSON escapes) must not make storing it fail (a 500 to GREEN-API)."""
+    body = {"typeWebhook": "incomingMessageReceived", "idMessage": "HOSTILE1",
+            "messageData": {"textMessageData": {"textMessage": "a\ud800b\x00c"}}}
+    inbox_id = repos.inbox.accept("77011110777@c.us", "HOSTILE1", "incomingMessageReceived", body)
+    assert inbox_id is not None
+    [row] = [r for r in repos.inbox.received() if r["id"] == inbox_id]
+    assert row["id_message"] == "HOSTILE1"

@@ -65,7 +65,9 @@ class InboxRepository:
     def accept(self, chat_id: str, id_message: str, kind: str, body: Any) -> Optional[int]:
         """Store a new notification; returns its id, or None when (chat_id, id_message) was already stored."""
         statement = self.db.insert(inbox).values(
-            chat_id=chat_id, id_message=id_message, kind=kind, body=json.dumps(body, ensure_ascii=False),
+            chat_id=chat_id, id_message=id_message, kind=kind,
+            # ASCII escapes: a body with lone surrogates or NUL (a hostile webhook) is stored, never a 500
+            body=json.dumps(body, ensure_ascii=True),
             status=InboxStatus.RECEIVED.value, attempts=0, received_at=self.db.now(),
         ).on_conflict_do_nothing()
         with self.db.write() as connection:
