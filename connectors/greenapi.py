@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -286,6 +287,21 @@ class RasaConversation:
         return await fetch_tracker(self.channel.agent, chat_id) is not None
 
 
+async def read_body(request: Request, limit: int) -> Optional[bytes]:
+    """The streamed body of a request, or None once it passes `limit` bytes (the rest is not read)."""
+    chunks: List[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except PayloadTooLarge:   # Sanic's own count, with request_max_size set to the limit
+        return None
+    return b"".join(chunks)
+
+
 class GreenAPIInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -406,15 +422,27 @@ class GreenAPIInput(InputChannel):
             return response.json({"status": "ok", "channel": "greenapi",
                                   "mode": "polling" if self.settings.green_api_polling else "webhook"})
 
-        @bp.route("/webhook", methods=["POST"])
+        # stream=True: Sanic hands the body over in chunks instead of buffering up to 100 MB before the handler
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
+            limit = self.settings.max_webhook_bytes
+            # once we answer, Sanic drains what is left of the body only up to the limit, then drops the connection
+            request.stream.request_max_size = limit
+            declared = request.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                logger.warning("webhook rejected: body of %s bytes is over MAX_WEBHOOK_BYTES=%d", declared, limit)
+                return response.json({"error": "body too large"}, status=413)
             if not self._authorized(request):
                 logger.warning("webhook rejected: missing or wrong Authorization bearer token")
                 return response.json({"error": "unauthorized"}, status=401)
+            raw = await read_body(request, limit)
+            if raw is None:   # chunked, with no Content-Length to check up front
+                logger.warning("webhook rejected: body is over MAX_WEBHOOK_BYTES=%d bytes", limit)
+                return response.json({"error": "body too large"}, status=413)
             try:
-                body = json.loads(request.body or b"")
+                body = json.loads(raw)
             except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: absurdly deep JSON
-                logger.warning("webhook rejected: body is not JSON (%d bytes)", len(request.body or b""))
+                logger.warning("webhook rejected: body is not JSON (%d bytes)", len(raw))
                 return response.json({"error": "body is not valid JSON"}, status=400)
             try:
                 message = parse_webhook(body)
