@@ -33,7 +33,7 @@ from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (RecentIds: former home)
 from salesbot.channel.poller import Poller
-from salesbot.channel.scheduler import run_periodically
+from salesbot.channel.scheduler import Pruner, run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
@@ -466,7 +466,8 @@ class GreenAPIInput(InputChannel):
                 self._replayed.set()
             self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             self._background.append(asyncio.create_task(
-                run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds)))
+                run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds,
+                                 Pruner(self.storage, self.clock, self.settings.retention_days))))
             if self.settings.green_api_polling:
                 self._background.append(asyncio.create_task(Poller(self.client, router.accept).run_forever()))
                 logger.info("GREEN-API polling started")

@@ -25,6 +25,7 @@ from salesbot.db.notifications import NotificationRepository, OptOutRepository
 from salesbot.db.nudges import NudgeRepository
 from salesbot.db.orders import OrderRepository
 from salesbot.db.outbox import OutboxRepository
+from salesbot.db.retention import RetentionRepository
 
 
 def open_database(database_url: str, clock: ClockLike = None, migrate: bool = True) -> Database:
@@ -50,6 +51,7 @@ class Repositories:
         self.notifications = NotificationRepository(db)
         self.opt_outs = OptOutRepository(db)
         self.handovers = HandoverRepository(db)
+        self.retention = RetentionRepository(db)
 
 
 __all__ = [
@@ -58,5 +60,6 @@ __all__ = [
     "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
     "NotificationStatus", "NudgeRepository", "OptOutRepository", "OptOutState",
     "NudgeStatus", "OrderRepository", "OrderStatus", "OutboxRepository", "OutboxStatus", "Repositories",
+    "RetentionRepository",
     "create_engine", "open_database", "upgrade_to_head",
 ]
