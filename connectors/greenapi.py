@@ -32,7 +32,7 @@ from salesbot.channel.handoff import HandoffService
 from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (RecentIds: former home)
-from salesbot.channel.poller import Poller
+from salesbot.channel.poller import DEAD_LETTER_SOURCE, Poller
 from salesbot.channel.scheduler import Pruner, run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
@@ -469,7 +469,10 @@ class GreenAPIInput(InputChannel):
                 run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds,
                                  Pruner(self.storage, self.clock, self.settings.retention_days))))
             if self.settings.green_api_polling:
-                self._background.append(asyncio.create_task(Poller(self.client, router.accept).run_forever()))
+                dead_letters = self.storage.repos.dead_letters
+                poller = Poller(self.client, router.accept, max_attempts=self.settings.poll_max_attempts,
+                                dead_letter=lambda *args: dead_letters.add(DEAD_LETTER_SOURCE, *args))
+                self._background.append(asyncio.create_task(poller.run_forever()))
                 logger.info("GREEN-API polling started")
 
         @bp.listener("before_server_stop")

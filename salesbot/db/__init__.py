@@ -3,6 +3,7 @@ one small repository per aggregate. `open_database(url)` gives a migrated `Datab
 """
 from __future__ import annotations
 
+from salesbot.db.dead_letters import DeadLetterRepository
 from salesbot.db.engine import DEFAULT_DATABASE_URL, ClockLike, Database, create_engine
 from salesbot.db.enums import (
     AttemptOutcome,
@@ -52,10 +53,12 @@ class Repositories:
         self.opt_outs = OptOutRepository(db)
         self.handovers = HandoverRepository(db)
         self.retention = RetentionRepository(db)
+        self.dead_letters = DeadLetterRepository(db)
 
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "HandoffAction", "HandoffReason", "HandoffRepository",
+    "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "DeadLetterRepository",
+    "HandoffAction", "HandoffReason", "HandoffRepository",
     "HandoverRepository",
     "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
     "NotificationStatus", "NudgeRepository", "OptOutRepository", "OptOutState",
