@@ -98,7 +98,7 @@ def test_a_webhook_body_over_the_size_limit_gets_413_and_the_bot_keeps_answering
     url = f"{stack.rasa}/webhooks/greenapi/webhook"
     text = "а" * 800_000   # 1.6 MB of UTF-8, over the default MAX_WEBHOOK_BYTES (1 MB)
     body = {"typeWebhook": "incomingMessageReceived", "idMessage": "HUGE1", "timestamp": 1,
-            "senderData": {"chatId": "77011110009@c.us", "sender": "77011110009@c.us"},
+            "senderData": {"chatId": "77011110099@c.us", "sender": "77011110099@c.us"},
             "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": text}}}
     raw = json.dumps(body, ensure_ascii=False).encode()
     assert http("POST", url, raw=raw, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})[0] == 413
@@ -107,9 +107,9 @@ def test_a_webhook_body_over_the_size_limit_gets_413_and_the_bot_keeps_answering
     assert chunked in (413, None)
     log = (stack.tmp / "rasa.log").read_text(encoding="utf-8", errors="replace")
     assert "over MAX_WEBHOOK_BYTES" in log
-    assert stack.bot_messages("77011110009@c.us") == []
+    assert stack.bot_messages("77011110099@c.us") == []
     # the next good message is answered as usual
-    assert "Оттенок" in stack.turn("77011110009@c.us", "здравствуйте")[0]
+    assert "Оттенок" in stack.turn("77011110099@c.us", "здравствуйте")[0]
 
 
 def test_api_echo_and_status_webhooks_never_reach_the_dialogue(stack):
