@@ -25,7 +25,7 @@ def group_poster() -> Optional[GroupPoster]:
     client = _client()
     if client is None or not settings.order_notification_group_id:
         return None
-    return GroupPoster(client, storage(), settings.order_notification_group_id)
+    return GroupPoster(client, storage(), settings.order_notification_group_id, settings.max_group_post_chars)
 
 
 def order_notifier() -> OrderNotifier:

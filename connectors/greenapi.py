@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -31,8 +32,8 @@ from salesbot.channel.handoff import HandoffService
 from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (RecentIds: former home)
-from salesbot.channel.poller import Poller
-from salesbot.channel.scheduler import run_periodically
+from salesbot.channel.poller import DEAD_LETTER_SOURCE, Poller
+from salesbot.channel.scheduler import Pruner, run_periodically
 from salesbot.clock import Clock, system_clock
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
@@ -287,6 +288,21 @@ class RasaConversation:
         return await fetch_tracker(self.channel.agent, chat_id) is not None
 
 
+async def read_body(request: Request, limit: int) -> Optional[bytes]:
+    """The streamed body of a request, or None once it passes `limit` bytes (the rest is not read)."""
+    chunks: List[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except PayloadTooLarge:   # Sanic's own count, with request_max_size set to the limit
+        return None
+    return b"".join(chunks)
+
+
 class GreenAPIInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -409,15 +425,27 @@ class GreenAPIInput(InputChannel):
             return response.json({"status": "ok", "channel": "greenapi",
                                   "mode": "polling" if self.settings.green_api_polling else "webhook"})
 
-        @bp.route("/webhook", methods=["POST"])
+        # stream=True: Sanic hands the body over in chunks instead of buffering up to 100 MB before the handler
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
+            limit = self.settings.max_webhook_bytes
+            # once we answer, Sanic drains what is left of the body only up to the limit, then drops the connection
+            request.stream.request_max_size = limit
+            declared = request.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                logger.warning("webhook rejected: body of %s bytes is over MAX_WEBHOOK_BYTES=%d", declared, limit)
+                return response.json({"error": "body too large"}, status=413)
             if not self._authorized(request):
                 logger.warning("webhook rejected: missing or wrong Authorization bearer token")
                 return response.json({"error": "unauthorized"}, status=401)
+            raw = await read_body(request, limit)
+            if raw is None:   # chunked, with no Content-Length to check up front
+                logger.warning("webhook rejected: body is over MAX_WEBHOOK_BYTES=%d bytes", limit)
+                return response.json({"error": "body too large"}, status=413)
             try:
-                body = json.loads(request.body or b"")
+                body = json.loads(raw)
             except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: absurdly deep JSON
-                logger.warning("webhook rejected: body is not JSON (%d bytes)", len(request.body or b""))
+                logger.warning("webhook rejected: body is not JSON (%d bytes)", len(raw))
                 return response.json({"error": "body is not valid JSON"}, status=400)
             try:
                 message = parse_webhook(body)
@@ -441,9 +469,13 @@ class GreenAPIInput(InputChannel):
                 self._replayed.set()
             self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             self._background.append(asyncio.create_task(
-                run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds)))
+                run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds,
+                                 Pruner(self.storage, self.clock, self.settings.retention_days))))
             if self.settings.green_api_polling:
-                self._background.append(asyncio.create_task(Poller(self.client, router.accept).run_forever()))
+                dead_letters = self.storage.repos.dead_letters
+                poller = Poller(self.client, router.accept, max_attempts=self.settings.poll_max_attempts,
+                                dead_letter=lambda *args: dead_letters.add(DEAD_LETTER_SOURCE, *args))
+                self._background.append(asyncio.create_task(poller.run_forever()))
                 logger.info("GREEN-API polling started")
 
         @bp.listener("before_server_stop")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Optional
+from typing import List, Optional
 
 from salesbot.greenapi.client import GreenApiClient, GreenApiError
 from salesbot.orders import Order
@@ -13,12 +13,22 @@ from salesbot.storage import EFFECT_FAILED, EFFECT_SENT, EFFECT_SKIPPED, Storage
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_POST_CHARS = 3000   # under the client's split length (4000): a post is always one message
+CUT_MARK = "…"
+
+
+def cap_text(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, marked as cut."""
+    return text if len(text) <= limit else text[:max(0, limit - len(CUT_MARK))].rstrip() + CUT_MARK
+
 
 class GroupPoster:
-    def __init__(self, client: GreenApiClient, storage: Storage, group_id: str):
+    def __init__(self, client: GreenApiClient, storage: Storage, group_id: str,
+                 max_chars: int = DEFAULT_MAX_POST_CHARS):
         self.client = client
         self.storage = storage
         self.group_id = group_id
+        self.max_chars = max_chars
 
     async def post_once(self, effect_key: str, kind: str, send, payload: dict) -> bool:
         """Run `send()` unless `effect_key` was already sent; record SENT or FAILED. True when sent (now or before)."""
@@ -57,7 +67,7 @@ async def post_card_and_text(poster: Optional[GroupPoster], key: str, kind: str,
                              key)
     else:
         await poster.skip(f"{key}:contact", f"{kind}_contact", f"no phone in chat id {customer.chat_id}")
-    await poster.enqueue(f"{key}:details", GREENAPI_MESSAGE, {"message": text}, key)
+    await poster.enqueue(f"{key}:details", GREENAPI_MESSAGE, {"message": cap_text(text, poster.max_chars)}, key)
     return True
 
 
@@ -79,7 +89,29 @@ async def _first(coroutine):
 
 async def escalate_to_group(poster: Optional[GroupPoster], customer, key: str, headline: str,
                             recent: list) -> bool:
-    """Contact card and «headline» with the recent messages, each once per `key`."""
+    """Contact card and «headline» with the recent messages, each once per `key`. One post, never more: the
+    transcript keeps its newest messages that fit the poster's `max_chars` (each long one cut)."""
     who = f"{customer.name} (+{customer.phone})" if customer.phone else f"{customer.name} (чат {customer.chat_id})"
-    text = "\n".join([f"{headline}: {who}", "Последние сообщения:"] + list(recent))
-    return await post_card_and_text(poster, key, "escalation", customer, text)
+    limit = poster.max_chars if poster is not None else DEFAULT_MAX_POST_CHARS
+    return await post_card_and_text(poster, key, "escalation", customer,
+                                    escalation_text(f"{headline}: {who}", list(recent), limit))
+
+
+def escalation_text(title: str, recent: List[str], limit: int) -> str:
+    head = [cap_text(title, limit // 2), "Последние сообщения:"]
+    room = limit - sum(len(line) + 1 for line in head)
+    line_limit = max(200, limit // 4)   # one huge message must not push out all the others
+    kept: List[str] = []
+    for line in reversed(recent):   # newest first: they matter most to the manager taking over
+        line = cap_text(str(line), line_limit)
+        if len(line) + 1 > room - len(omitted_note(len(recent))) - 1:
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    kept.reverse()
+    skipped = len(recent) - len(kept)
+    return cap_text("\n".join(head + ([omitted_note(skipped)] if skipped else []) + kept), limit)
+
+
+def omitted_note(count: int) -> str:
+    return f"(ещё {count} сообщ. раньше не показаны)"

@@ -31,6 +31,11 @@ def next_opening(moment: datetime, work_hours: Tuple[int, int]) -> datetime:
     return opening_today + timedelta(days=1)
 
 
+def next_opening_at(moment: float, tz_name: str, work_hours: Tuple[int, int]) -> float:
+    """`moment` (epoch seconds) if the shop is open then, else its next opening."""
+    return next_opening(datetime.fromtimestamp(moment, tz=ZoneInfo(tz_name)), work_hours).timestamp()
+
+
 def first_nudge_at(asked_at: float, tz_name: str, work_hours: Tuple[int, int]) -> float:
     local = datetime.fromtimestamp(asked_at, tz=ZoneInfo(tz_name))
     return next_opening(local + NUDGE_DELAY, work_hours).timestamp()

@@ -81,6 +81,10 @@ class Settings:
     llm_timeout_seconds: float = 12.0
     green_api_timeout_seconds: float = 15.0  # one GREEN-API call; a send that times out goes to the outbox
     max_text_chars: int = 2000          # a customer's message is cut to this before NLU and prompts
+    max_webhook_bytes: int = 1_000_000  # a larger webhook body is refused with 413 before it is read
+    retention_days: float = 30.0        # finished inbox/outbox rows, sent ids and logs older than this are pruned
+    poll_max_attempts: int = 5          # a polled notification failing this often goes to the dead-letter table
+    max_group_post_chars: int = 3000    # a post to the managers' group is cut to this
 
     @property
     def green_api_configured(self) -> bool:
@@ -163,6 +167,10 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         llm_timeout_seconds=min(float(get("LLM_TIMEOUT_SECONDS", "12")), 15.0),
         green_api_timeout_seconds=max(1.0, float(get("GREEN_API_TIMEOUT_SECONDS", "15"))),
         max_text_chars=max(100, int(get("MAX_TEXT_CHARS", "2000"))),
+        max_webhook_bytes=max(10_000, int(get("MAX_WEBHOOK_BYTES", "1000000"))),
+        retention_days=max(1.0, float(get("RETENTION_DAYS", "30"))),
+        poll_max_attempts=max(1, int(get("POLL_MAX_ATTEMPTS", "5"))),
+        max_group_post_chars=max(500, int(get("MAX_GROUP_POST_CHARS", "3000"))),
     )
 
 

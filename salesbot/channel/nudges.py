@@ -7,9 +7,11 @@ from typing import Awaitable, Callable, List, Optional, Sequence, Tuple
 
 from salesbot.channel.handoff import HandoffService
 from salesbot.clock import Clock
-from salesbot.nudges import NUDGE_TEXTS, first_nudge_at, second_nudge_at
+from salesbot.nudges import NUDGE_TEXTS, first_nudge_at, next_opening_at, second_nudge_at
 
 logger = logging.getLogger(__name__)
+
+MAX_LATENESS_SECONDS = 86400.0   # a reminder this late (e.g. the server was down) would only confuse: dropped
 
 Send = Callable[[str, str], Awaitable[None]]            # (chat_id, text): send to WhatsApp
 Record = Callable[[str, str, int], Awaitable[None]]     # (chat_id, text, stage): record in the conversation
@@ -47,6 +49,16 @@ class NudgeScheduler:
             chat_id, stage = nudge["chat_id"], nudge["stage"]
             if await self.handoff.is_paused(chat_id):
                 await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "cancelled", now)
+                continue
+            late = now - float(nudge["due_at"])
+            if late > MAX_LATENESS_SECONDS:
+                await asyncio.to_thread(self.storage.finish_nudge, chat_id, stage, "cancelled", now)
+                logger.info("chat=%s nudge %d dropped: %.1f h late", chat_id, stage, late / 3600)
+                continue
+            opening = next_opening_at(now, self.tz_name, self.work_hours)
+            if opening > now:   # fell due while the server was down, and the shop is closed now
+                await asyncio.to_thread(self.storage.repos.nudges.postpone, chat_id, stage, opening, now)
+                logger.info("chat=%s nudge %d moved to the next opening", chat_id, stage)
                 continue
             text = NUDGE_TEXTS[stage]
             await self.send(chat_id, text)

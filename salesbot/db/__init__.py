@@ -3,6 +3,7 @@ one small repository per aggregate. `open_database(url)` gives a migrated `Datab
 """
 from __future__ import annotations
 
+from salesbot.db.dead_letters import DeadLetterRepository
 from salesbot.db.engine import DEFAULT_DATABASE_URL, ClockLike, Database, create_engine
 from salesbot.db.enums import (
     AttemptOutcome,
@@ -25,6 +26,7 @@ from salesbot.db.notifications import NotificationRepository, OptOutRepository
 from salesbot.db.nudges import NudgeRepository
 from salesbot.db.orders import OrderRepository
 from salesbot.db.outbox import OutboxRepository
+from salesbot.db.retention import RetentionRepository
 
 
 def open_database(database_url: str, clock: ClockLike = None, migrate: bool = True) -> Database:
@@ -50,13 +52,17 @@ class Repositories:
         self.notifications = NotificationRepository(db)
         self.opt_outs = OptOutRepository(db)
         self.handovers = HandoverRepository(db)
+        self.retention = RetentionRepository(db)
+        self.dead_letters = DeadLetterRepository(db)
 
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "HandoffAction", "HandoffReason", "HandoffRepository",
+    "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "DeadLetterRepository",
+    "HandoffAction", "HandoffReason", "HandoffRepository",
     "HandoverRepository",
     "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
     "NotificationStatus", "NudgeRepository", "OptOutRepository", "OptOutState",
     "NudgeStatus", "OrderRepository", "OrderStatus", "OutboxRepository", "OutboxStatus", "Repositories",
+    "RetentionRepository",
     "create_engine", "open_database", "upgrade_to_head",
 ]

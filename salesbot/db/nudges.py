@@ -9,6 +9,8 @@ from salesbot.db.engine import Database
 from salesbot.db.enums import NudgeStatus, OptOutState, as_text
 from salesbot.db.schema import nudges, opt_outs
 
+STUCK_CLAIM_SECONDS = 600.0
+
 
 class NudgeRepository:
     def __init__(self, db: Database):
@@ -42,6 +44,10 @@ class NudgeRepository:
         customers who opted out («стоп») are cancelled instead."""
         opted_out = sa.select(opt_outs.c.chat_id).where(opt_outs.c.state == OptOutState.OUT.value)
         with self.db.write() as connection:
+            # a claim whose sender died before finishing it is due again (sending takes seconds, not minutes)
+            connection.execute(nudges.update().where(
+                (nudges.c.status == NudgeStatus.SENDING.value) & (nudges.c.updated_at < now - STUCK_CLAIM_SECONDS)
+            ).values(status=NudgeStatus.PENDING.value, updated_at=now))
             connection.execute(nudges.update().where(
                 (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now)
                 & nudges.c.chat_id.in_(opted_out)).values(status=NudgeStatus.CANCELLED.value, updated_at=now))
@@ -57,6 +63,15 @@ class NudgeRepository:
                 if result.rowcount == 1:
                     claimed.append(row)
         return claimed
+
+    def postpone(self, chat_id: str, stage: int, due_at: float, now: Optional[float] = None) -> bool:
+        """A claimed nudge goes back to pending, due at `due_at` (e.g. the shop is closed at the moment)."""
+        now = self.db.now() if now is None else now
+        with self.db.write() as connection:
+            return bool(connection.execute(nudges.update().where(
+                (nudges.c.chat_id == chat_id) & (nudges.c.stage == stage)
+                & (nudges.c.status == NudgeStatus.SENDING.value)).values(
+                status=NudgeStatus.PENDING.value, due_at=due_at, updated_at=now)).rowcount == 1)
 
     def finish(self, chat_id: str, stage: int, status: str, now: Optional[float] = None,
                next_due: Optional[float] = None) -> None:

@@ -228,3 +228,16 @@ integration_state = sa.Table(
     sa.Column("disabled_at", sa.Float, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
 )
+
+# -- dead letters: polled notifications that could not be parsed or kept failing (revision 0004) --------------------
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),  # polling
+    sa.Column("receipt_id", sa.String(64), nullable=True),
+    sa.Column("body", sa.Text, nullable=False),  # JSON as received, capped
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_dead_letters_created_at", "created_at"),
+)

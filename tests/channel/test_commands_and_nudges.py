@@ -91,3 +91,32 @@ def test_due_reminders_are_sent_once_then_stage_two_and_never_while_paused(tmp_p
         assert second["due_at"] == datetime(2026, 11, 24, 13, 0, tzinfo=ALMATY).timestamp()
 
     asyncio.run(scenario())
+
+
+def test_a_late_reminder_waits_for_the_next_opening_or_is_dropped_after_a_day_and_a_stuck_claim_is_reaped(tmp_path):
+    async def scenario():
+        sent, recorded = [], []
+        storage, clock, handoff, nudges = nudge_scheduler(tmp_path, sent, recorded)
+        monday_13 = datetime(2026, 11, 23, 13, 0, tzinfo=ALMATY).timestamp()
+        tonight, stale, stuck = "77011250011@c.us", "77011250012@c.us", "77011250013@c.us"
+        storage.schedule_nudge(tonight, 1, monday_13, monday_13 - 3 * 3600)
+        storage.schedule_nudge(stale, 1, monday_13 - 2 * 86400, monday_13 - 2 * 86400)
+        # the server comes back at 23:00, after closing (9-19): nothing is sent at night
+        clock.set(datetime(2026, 11, 23, 23, 0, tzinfo=ALMATY).timestamp())
+        assert await nudges.send_due() == [] and sent == []
+        assert storage.nudge(stale)["status"] == "cancelled"   # two days late: dropped
+        moved = storage.nudge(tonight)
+        tuesday_9 = datetime(2026, 11, 24, 9, 0, tzinfo=ALMATY).timestamp()
+        assert (moved["status"], moved["due_at"]) == ("pending", tuesday_9)
+        clock.set(datetime(2026, 11, 24, 9, 1, tzinfo=ALMATY).timestamp())
+        assert await nudges.send_due() == [tonight] and sent == [(tonight, NUDGE_TEXTS[1])]
+
+        # a claim whose sender died (status 'sending' for good) is due again after a while
+        storage.schedule_nudge(stuck, 1, clock.now(), clock.now())
+        assert [n["chat_id"] for n in storage.repos.nudges.claim_due(clock.now())] == [stuck]   # then the crash
+        clock.advance(60)
+        assert await nudges.send_due() == []
+        clock.advance(15 * 60)
+        assert await nudges.send_due() == [stuck]
+
+    asyncio.run(scenario())

@@ -353,4 +353,47 @@ def test_a_paused_chat_answers_how_to_be_contacted(tmp_path):
         assert {r["preferred_contact"] for r in storage.repos.handovers.list()} == {"call"}
         assert [r["kind"] for r in storage.repos.outbox.claim_due("test")] == ["handover.webhook"]
 
+
+def test_a_poisoned_or_always_failing_notification_goes_to_the_dead_letters_and_never_blocks_other_chats(tmp_path):
+    async def scenario():
+        app = create_app(SandboxConfig(webhook_url=""))  # polling mode
+        sandbox = get_sandbox(app)
+        server = TestServer(app)
+        await server.start_server()
+        base = f"http://127.0.0.1:{server.port}"
+        client = GreenApiClient(GreenApiConfig(api_url=base, media_url=base, instance_id="1101000001",
+                                               token="sandbox-token", retries=0))
+        storage = storage_in(tmp_path)
+        processed = []
+
+        async def accept(message):
+            async def process():
+                if message.text == "всегда падает":
+                    raise RuntimeError("the turn failed")
+                processed.append((message.chat_id, message.text))
+            return asyncio.ensure_future(process())
+
+        async def no_sleep(seconds):
+            pass
+
+        poller = Poller(client, accept, receive_timeout=1, sleep=no_sleep,
+                        dead_letter=lambda *args: storage.repos.dead_letters.add("polling", *args), max_attempts=3)
+        try:
+            poisoned = webhook("incomingMessageReceived", "77011260020@c.us", "x")
+            poisoned["messageData"]["textMessageData"]["textMessage"] = 123   # a wrong type
+            sandbox.emit(poisoned)
+            sandbox.emit(webhook("incomingMessageReceived", "77011260021@c.us", "всегда падает"))
+            sandbox.emit(webhook("incomingMessageReceived", "77011260022@c.us", "здравствуйте"))
+            results = [await poller.poll_once() for _ in range(5)]
+            assert results == [True, False, False, True, True]   # poisoned; fails, fails, buried; the good one
+            assert processed == [("77011260022@c.us", "здравствуйте")] and sandbox.queue == []
+            letters = storage.repos.dead_letters.list("polling")
+            assert [(letter["attempts"], letter["error"].split(":")[0]) for letter in letters] == [
+                (1, "unparseable"), (3, "failed")]
+            assert '"textMessage": 123' in letters[0]["body"] and "всегда падает" in letters[1]["body"]
+            assert all(letter["receipt_id"] for letter in letters)
+        finally:
+            await client.close()
+            await server.close()
+
     asyncio.run(scenario())

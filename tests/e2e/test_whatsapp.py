@@ -2,6 +2,8 @@
 import json
 import sqlite3
 import time
+from http.client import HTTPConnection
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -76,6 +78,38 @@ def test_malformed_payloads_get_400_and_the_server_keeps_answering(stack, raw):
     status, body = http("POST", url, raw=raw, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})
     assert status == 400 and body["error"]
     assert "Оттенок" in stack.turn("77011110004@c.us", "здравствуйте")[0]
+
+
+def post_chunked(url: str, chunks, token: str):
+    """A POST with Transfer-Encoding: chunked (no Content-Length to check up front)."""
+    parts = urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", parts.path, body=iter(chunks), encode_chunked=True,
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        return connection.getresponse().status
+    except (BrokenPipeError, ConnectionResetError):  # the server may close before the last chunk is written
+        return None
+    finally:
+        connection.close()
+
+
+def test_a_webhook_body_over_the_size_limit_gets_413_and_the_bot_keeps_answering(stack):
+    url = f"{stack.rasa}/webhooks/greenapi/webhook"
+    text = "а" * 800_000   # 1.6 MB of UTF-8, over the default MAX_WEBHOOK_BYTES (1 MB)
+    body = {"typeWebhook": "incomingMessageReceived", "idMessage": "HUGE1", "timestamp": 1,
+            "senderData": {"chatId": "77011110099@c.us", "sender": "77011110099@c.us"},
+            "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": text}}}
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    assert http("POST", url, raw=raw, headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"})[0] == 413
+    assert http("POST", url, raw=raw)[0] == 413   # refused before auth: the body is never read
+    chunked = post_chunked(url, [raw[i:i + 65536] for i in range(0, len(raw), 65536)], WEBHOOK_TOKEN)
+    assert chunked in (413, None)
+    log = (stack.tmp / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "over MAX_WEBHOOK_BYTES" in log
+    assert stack.bot_messages("77011110099@c.us") == []
+    # the next good message is answered as usual
+    assert "Оттенок" in stack.turn("77011110099@c.us", "здравствуйте")[0]
 
 
 def test_api_echo_and_status_webhooks_never_reach_the_dialogue(stack):
