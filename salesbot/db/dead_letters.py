@@ -1,12 +1,11 @@
 """Dead letters: notifications taken off the polling queue because they could not be parsed or kept failing."""
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
 
-from salesbot.db.engine import Database
+from salesbot.db.engine import Database, json_text
 from salesbot.db.schema import dead_letters
 
 MAX_BODY_CHARS = 200_000   # a poisoned body can be huge; the start is enough to see what it was
@@ -19,7 +18,7 @@ class DeadLetterRepository:
 
     def add(self, source: str, receipt_id: Optional[str], body: Any, error: str, attempts: int) -> int:
         try:
-            text = json.dumps(body, ensure_ascii=True, default=repr)  # ASCII: lone surrogates/NUL stored
+            text = json_text(body, default=repr)
         except (ValueError, RecursionError):   # a circular or absurdly deep structure
             text = repr(body)
         with self.db.write() as connection:

@@ -5,6 +5,8 @@ pin) and 2.x. Calls are blocking and short; async callers wrap them in `asyncio.
 """
 from __future__ import annotations
 
+import json
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,16 @@ import sqlalchemy as sa
 from salesbot.clock import Clock, system_clock
 
 DEFAULT_DATABASE_URL = "sqlite:///runtime/salesbot.db"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """JSON for a text column: readable (Cyrillic kept), and storable in SQLite and PostgreSQL whatever a hostile
+    body holds — control characters are escaped by json itself, lone surrogates here."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    return _LONE_SURROGATE.sub(lambda match: "\\u%04x" % ord(match.group()), text)
 
 
 def normalise_url(database_url: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
 
-from salesbot.db.engine import Database
+from salesbot.db.engine import Database, json_text
 from salesbot.db.enums import InboxStatus
 from salesbot.db.schema import inbox, processed_messages, sent_messages
 
@@ -66,8 +66,7 @@ class InboxRepository:
         """Store a new notification; returns its id, or None when (chat_id, id_message) was already stored."""
         statement = self.db.insert(inbox).values(
             chat_id=chat_id, id_message=id_message, kind=kind,
-            # ASCII escapes: a body with lone surrogates or NUL (a hostile webhook) is stored, never a 500
-            body=json.dumps(body, ensure_ascii=True),
+            body=json_text(body),   # a hostile body (lone surrogates, NUL) is stored too, never a 500
             status=InboxStatus.RECEIVED.value, attempts=0, received_at=self.db.now(),
         ).on_conflict_do_nothing()
         with self.db.write() as connection:
