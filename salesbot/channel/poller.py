@@ -21,6 +21,12 @@ DEAD_LETTER_SOURCE = "polling"
 MAX_TRACKED_FAILURES = 1000   # failure counts kept in memory; a notification received again is at the front
 
 
+def _log_failure(done: "asyncio.Future[None]") -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("a polled message failed in processing; it stays in the inbox for a retry: %s",
+                       done.exception())
+
+
 class Poller:
     def __init__(self, client, accept: Accept, receive_timeout: int = 20, sleep=asyncio.sleep,
                  dead_letter: Optional[DeadLetter] = None, max_attempts: int = 5):
@@ -40,7 +46,7 @@ class Poller:
                                     error, attempts)
 
     async def poll_once(self) -> bool:
-        """Take one notification, process it, delete it. False when the queue was empty or processing failed."""
+        """Take one notification, store it, delete it. False when the queue was empty or storing failed."""
         item = await self.client.receive_notification(receive_timeout=self.receive_timeout)
         if not item:
             return False
@@ -52,9 +58,12 @@ class Poller:
             await self._bury(receipt_id, body, f"unparseable: {exc}", 1)
         else:
             try:
+                # accept() returns once the message is stored in the durable inbox: from then on the inbox owns it
+                # (processing, retries, replay at start-up), so it is deleted from GREEN-API's queue at once and
+                # chats are processed concurrently, each in order, instead of one poll waiting for a slow turn
                 done = await self.accept(message)
                 if done is not None:
-                    await done
+                    asyncio.ensure_future(done).add_done_callback(_log_failure)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

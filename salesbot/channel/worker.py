@@ -15,11 +15,18 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Any], Awaitable[None]]
 
 
+IDLE_SECONDS = 300.0   # a chat's task ends after this long without a message (a new one starts on the next)
+
+
 class ChatWorker:
-    def __init__(self, handle: Handler):
+    def __init__(self, handle: Handler, idle_seconds: float = IDLE_SECONDS):
         self._handle = handle
+        self.idle_seconds = idle_seconds
         self._queues: Dict[str, "asyncio.Queue[Tuple[Any, asyncio.Future]]"] = {}
         self._tasks: Dict[str, asyncio.Task] = {}
+
+    def active_chats(self) -> int:
+        return len(self._tasks)
 
     def submit(self, chat_id: str, item: Any) -> "asyncio.Future[None]":
         """Queue `item` behind the chat's earlier items. The future resolves when it was handled (with the
@@ -34,7 +41,16 @@ class ChatWorker:
 
     async def _run(self, chat_id: str, queue: "asyncio.Queue[Tuple[Any, asyncio.Future]]") -> None:
         while True:
-            item, done = await queue.get()
+            try:
+                item, done = await asyncio.wait_for(queue.get(), timeout=self.idle_seconds)
+            except asyncio.TimeoutError:
+                # reaped when idle, so per-chat tasks do not grow with every chat ever seen; no await between the
+                # check and the removal, so a message submitted meanwhile is never stranded
+                if queue.empty() and self._queues.get(chat_id) is queue:
+                    del self._queues[chat_id]
+                    self._tasks.pop(chat_id, None)
+                    return
+                continue
             try:
                 await self._handle(item)
                 if not done.done():

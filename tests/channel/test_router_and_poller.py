@@ -125,7 +125,7 @@ def test_the_bots_own_send_echoed_as_typed_never_pauses(tmp_path):
     asyncio.run(scenario())
 
 
-def test_poller_deletes_a_notification_only_after_it_was_processed(tmp_path):
+def test_poller_deletes_a_notification_only_after_it_was_stored(tmp_path):
     async def scenario():
         app = create_app(SandboxConfig(webhook_url=""))  # polling mode
         sandbox = get_sandbox(app)
@@ -137,10 +137,11 @@ def test_poller_deletes_a_notification_only_after_it_was_processed(tmp_path):
         processed, fail = [], {"first": True}
 
         async def accept(message):
+            if fail["first"]:   # the inbox could not store it (the database was down): nothing is lost
+                fail["first"] = False
+                raise RuntimeError("the database is down")
+
             async def process():
-                if fail["first"]:
-                    fail["first"] = False
-                    raise RuntimeError("the turn failed")
                 processed.append(message.text)
             return asyncio.ensure_future(process())
 
@@ -152,9 +153,10 @@ def test_poller_deletes_a_notification_only_after_it_was_processed(tmp_path):
         poller = Poller(client, accept, receive_timeout=1, sleep=no_sleep)
         try:
             sandbox.emit(webhook("incomingMessageReceived", "77011260005@c.us", "раз"))
-            assert await poller.poll_once() is False  # processing failed: kept in the queue
+            assert await poller.poll_once() is False  # not stored: kept in the queue
             assert len(sandbox.queue) == 1
-            assert await poller.poll_once() is True  # received again, processed, deleted
+            assert await poller.poll_once() is True  # received again, stored, deleted; processed by the inbox
+            await asyncio.sleep(0.01)
             assert processed == ["раз"] and sandbox.queue == []
             assert await poller.poll_once() is False  # empty queue
         finally:
@@ -354,7 +356,7 @@ def test_a_paused_chat_answers_how_to_be_contacted(tmp_path):
         assert [r["kind"] for r in storage.repos.outbox.claim_due("test")] == ["handover.webhook"]
 
 
-def test_a_poisoned_or_always_failing_notification_goes_to_the_dead_letters_and_never_blocks_other_chats(tmp_path):
+def test_a_poisoned_or_unstorable_notification_goes_to_the_dead_letters_and_never_blocks_other_chats(tmp_path):
     async def scenario():
         app = create_app(SandboxConfig(webhook_url=""))  # polling mode
         sandbox = get_sandbox(app)
@@ -365,11 +367,14 @@ def test_a_poisoned_or_always_failing_notification_goes_to_the_dead_letters_and_
                                                token="sandbox-token", retries=0))
         storage = storage_in(tmp_path)
         processed = []
+        slow_turn = asyncio.Event()
 
         async def accept(message):
+            if message.text == "не сохранить":
+                raise RuntimeError("the inbox cannot store it")   # not stored: kept in the queue, then buried
             async def process():
-                if message.text == "всегда падает":
-                    raise RuntimeError("the turn failed")
+                if message.text == "долгий вопрос":
+                    await slow_turn.wait()
                 processed.append((message.chat_id, message.text))
             return asyncio.ensure_future(process())
 
@@ -382,15 +387,22 @@ def test_a_poisoned_or_always_failing_notification_goes_to_the_dead_letters_and_
             poisoned = webhook("incomingMessageReceived", "77011260020@c.us", "x")
             poisoned["messageData"]["textMessageData"]["textMessage"] = 123   # a wrong type
             sandbox.emit(poisoned)
-            sandbox.emit(webhook("incomingMessageReceived", "77011260021@c.us", "всегда падает"))
+            sandbox.emit(webhook("incomingMessageReceived", "77011260021@c.us", "не сохранить"))
+            sandbox.emit(webhook("incomingMessageReceived", "77011260023@c.us", "долгий вопрос"))
             sandbox.emit(webhook("incomingMessageReceived", "77011260022@c.us", "здравствуйте"))
-            results = [await poller.poll_once() for _ in range(5)]
-            assert results == [True, False, False, True, True]   # poisoned; fails, fails, buried; the good one
+            results = [await poller.poll_once() for _ in range(6)]
+            # poisoned; unstorable ×2, buried; the slow turn's message stored and deleted; the next chat's
+            assert results == [True, False, False, True, True, True]
+            await asyncio.sleep(0.05)
+            # another chat was answered while the slow turn is still running: polling does not wait for it
             assert processed == [("77011260022@c.us", "здравствуйте")] and sandbox.queue == []
+            slow_turn.set()
+            await asyncio.sleep(0.05)
+            assert processed[-1] == ("77011260023@c.us", "долгий вопрос")
             letters = storage.repos.dead_letters.list("polling")
             assert [(letter["attempts"], letter["error"].split(":")[0]) for letter in letters] == [
                 (1, "unparseable"), (3, "failed")]
-            assert '"textMessage": 123' in letters[0]["body"] and "всегда падает" in letters[1]["body"]
+            assert '"textMessage": 123' in letters[0]["body"] and "не сохранить" in letters[1]["body"]
             assert all(letter["receipt_id"] for letter in letters)
         finally:
             await client.close()

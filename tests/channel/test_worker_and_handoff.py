@@ -124,3 +124,23 @@ def test_customer_writing_cancels_the_reminder_and_says_whether_paused(tmp_path)
         assert await service.customer_wrote(chat) is True
 
     asyncio.run(scenario())
+
+
+def test_an_idle_chats_task_is_reaped_and_a_new_message_starts_it_again():
+    async def scenario():
+        handled = []
+
+        async def handle(item):
+            handled.append(item)
+
+        worker = ChatWorker(handle, idle_seconds=0.05)
+        await worker.submit("77011270001@c.us", "первое")
+        await worker.submit("77011270002@c.us", "другой чат")
+        assert worker.active_chats() == 2
+        await asyncio.sleep(0.2)
+        assert worker.active_chats() == 0          # nothing grows with every chat ever seen
+        await worker.submit("77011270001@c.us", "второе")
+        assert handled == ["первое", "другой чат", "второе"]
+        await worker.stop()
+
+    asyncio.run(scenario())
