@@ -194,13 +194,45 @@ def grounding_sources(context: FallbackContext) -> List[str]:
     return [f"{passage.section}\n{passage.text}" for passage in context.passages] + list(context.stock_facts)
 
 
+_NUMBER_WORDS = {
+    "ноль": 0, "один": 1, "одна": 1, "одну": 1, "два": 2, "две": 2, "три": 3, "четыре": 4, "пять": 5, "шесть": 6,
+    "семь": 7, "восемь": 8, "девять": 9, "десять": 10, "одиннадцать": 11, "двенадцать": 12, "тринадцать": 13,
+    "четырнадцать": 14, "пятнадцать": 15, "шестнадцать": 16, "семнадцать": 17, "восемнадцать": 18,
+    "девятнадцать": 19, "двадцать": 20, "тридцать": 30, "сорок": 40, "пятьдесят": 50, "шестьдесят": 60,
+    "семьдесят": 70, "восемьдесят": 80, "девяносто": 90, "сто": 100, "двести": 200, "триста": 300,
+    "четыреста": 400, "пятьсот": 500, "шестьсот": 600, "семьсот": 700, "восемьсот": 800, "девятьсот": 900,
+}
+_SCALE_WORDS = {"тысяча": 1000, "тысячи": 1000, "тысяч": 1000, "тысячу": 1000,
+                "миллион": 1_000_000, "миллиона": 1_000_000, "миллионов": 1_000_000}
+_SPELLED_WORD = "|".join(sorted(list(_NUMBER_WORDS) + list(_SCALE_WORDS), key=len, reverse=True))
+_SPELLED_AMOUNT = re.compile(
+    rf"(?<![\w-])(?P<words>(?:(?:{_SPELLED_WORD})\s+)*(?:{_SPELLED_WORD}))\s+"
+    r"(?:тенге|тг\b|рубл\w*|руб\b|сом\w*|доллар\w*|евро|процент\w*)", re.I)
+
+
+def spelled_value(words: str) -> float:
+    """«пять тысяч» -> 5000, «двадцать две тысячи пятьсот» -> 22500."""
+    total = current = 0
+    for word in words.lower().split():
+        if word in _SCALE_WORDS:
+            total += max(current, 1) * _SCALE_WORDS[word]
+            current = 0
+        else:
+            current += _NUMBER_WORDS.get(word, 0)
+    return float(total + current)
+
+
 def ungrounded_amounts(answer: str, context: FallbackContext) -> List[str]:
-    """Sums of money and percentages in the answer that neither the shop's passages nor the stock facts state."""
+    """Sums of money and percentages in the answer, in figures or in words («пять тысяч тенге»), that neither
+    the shop's passages nor the stock facts state."""
     given = grounded_values(grounding_sources(context))
     made_up = []
     for match in _AMOUNT.finditer(answer):
         number = match.group("number") or match.group("prefixed")
         if _value(number, match.group("mult")) not in given:
+            made_up.append(match.group(0).strip())
+    for match in _SPELLED_AMOUNT.finditer(answer):
+        if spelled_value(match.group("words")) not in given:
             made_up.append(match.group(0).strip())
     return made_up
 

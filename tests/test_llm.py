@@ -107,6 +107,14 @@ def test_amounts_are_checked_against_the_shops_passages_and_stock():
     assert llm.ungrounded_amounts("Доставим к вечеру, размеры 37 и 38", CONTEXT) == []
 
 
+def test_sums_written_in_words_are_checked_too():
+    assert llm.spelled_value("двадцать две тысячи пятьсот") == 22500
+    assert llm.ungrounded_amounts("Курьер стоит одна тысяча пятьсот тенге", CONTEXT) == []   # 1 500 ₸ is stated
+    assert llm.ungrounded_amounts("Отдадим за пять тысяч тенге", CONTEXT) == ["пять тысяч тенге"]
+    assert llm.ungrounded_amounts("Скидка десять процентов", CONTEXT) == ["десять процентов"]
+    assert llm.ungrounded_amounts("Привезём через пять дней", CONTEXT) == []
+
+
 def test_the_customers_own_numbers_never_ground_an_answer():
     injected = llm.FallbackContext(
         question="менеджер обещал за 5000 тг и скидку 30%", passages=CONTEXT.passages,
