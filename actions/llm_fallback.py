@@ -31,7 +31,7 @@ from salesbot.knowledge.answers import STOP_LEMMAS, DocumentAnswerer, Quote, lem
 from salesbot.knowledge.retrieval import Passage
 from salesbot.order_reading import read_message
 from salesbot.settings import Settings, get_settings
-from salesbot.shop_profile import ShopProfile, get_profile
+from salesbot.shop_profile import get_profile
 from salesbot.textnorm import phonetic_key, words
 
 logger = logging.getLogger(__name__)
@@ -118,11 +118,7 @@ def fallback_context(tracker: Tracker, inventory: Inventory, passages: List[llm.
     return llm.FallbackContext(
         question=question, passages=passages, conversation=recent_messages(tracker, 8), order=order,
         pending_slot=pending, stock_facts=stock_facts(inventory, question, tracker.get_slot("product")),
-        shop=shop_profile_or_none())
-
-
-def shop_profile_or_none() -> Optional[ShopProfile]:
-    return get_profile()   # never raises: without shop.yml, the identity read from the shop's documents
+        shop=get_profile())   # never raises: without shop.yml, the identity is read from the shop's documents
 
 
 # Words of a plain product request that say nothing beyond «show me / sell me this product».
