@@ -180,10 +180,15 @@ def get_profile() -> ShopProfile:
     path = profile_path(settings.inventory_path, os.environ.get("SHOP_PROFILE_PATH", "").strip() or None)
     if not path.is_absolute():
         path = PROJECT_ROOT / path
+    return profile_or_documents(path, settings.knowledge_docs_dir)
+
+
+def profile_or_documents(path: Path, docs_dir: Path) -> ShopProfile:
+    """The profile in `path`, or, when it is missing or broken, the identity the shop's documents give (logged)."""
     try:
         return load_profile(path)
     except ShopProfileError as error:
-        profile = profile_from_documents(settings.knowledge_docs_dir)
+        profile = profile_from_documents(docs_dir)
         logger.warning("%s; the shop's identity is read from its documents instead: name %r, currency %r. "
                        "Put a shop.yml beside the inventory (see shop/shop.yml) to set it.", error,
                        profile.shop_name, profile.currency.code)

@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
 from starlette.applications import Starlette
@@ -47,27 +48,20 @@ class Desk:
         self.stop = asyncio.Event()
 
     def open(self) -> None:  # blocking: run in a thread
-        from salesbot.shop_profile import ShopProfileError, load_profile
+        from salesbot.shop_profile import profile_or_documents
 
         config = self.config
         db = open_database(config.settings.database_url)
         self.repos = Repositories(db)
-        profile = None
-        if config.shop_profile_path is not None and config.shop_profile_path.is_file():
-            try:
-                profile = load_profile(config.shop_profile_path)
-            except ShopProfileError as exc:
-                logger.warning("%s; notifications use no profile variables", exc)
-        currency = CurrencyFormat()
-        profile_vars: Dict[str, str] = {}
-        region = "KZ"
-        if profile is not None:
-            c = profile.currency
-            currency = CurrencyFormat(code=c.code, symbol=c.symbol, pattern=c.format, decimals=int(c.decimals))
-            profile_vars = profile.slots()
-            region = region_of_country(profile.country)
+        # The same identity the bot speaks with: shop.yml, else what the shop's documents say (name, currency).
+        profile = profile_or_documents(config.shop_profile_path or Path("shop.yml"),
+                                       config.settings.knowledge_docs_dir)
+        c = profile.currency
+        currency = CurrencyFormat(code=c.code, symbol=c.symbol, pattern=c.format, decimals=int(c.decimals))
+        profile_vars: Dict[str, str] = profile.slots()
+        region = region_of_country(profile.country)
         templates = NotificationTemplates.load(config.templates_path, currency, profile_vars)
-        quiet = parse_quiet_hours(config.quiet_hours, (profile.timezone if profile and profile.timezone
+        quiet = parse_quiet_hours(config.quiet_hours, (profile.timezone if profile.timezone
                                                        else config.settings.tz_name))
         allowed = config.notify_countries or (region,)
         self.service = NotificationService(self.repos, templates, phone_keys(config.staff_phones, region), region,
