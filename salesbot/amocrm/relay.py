@@ -1,0 +1,38 @@
+"""The relay of the amoCRM kinds (imports, delivery statuses), separate from the GREEN-API one: its own retry policy
+(AMOCRM_RETRY_BASE_SECONDS / AMOCRM_RETRY_CAP_SECONDS), so amoCRM being down never slows the replies to customers,
+and when amoCRM is back the waiting imports go out within one capped backoff, in order per chat."""
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+from salesbot.amocrm.client import AmojoClient
+from salesbot.amocrm.mirror import AmojoDelivery, ScopeStore
+from salesbot.db import Repositories
+from salesbot.outbox import OutboxRelay, RetryPolicy
+from salesbot.settings import Settings
+
+GIVE_UP_AFTER_SECONDS = 7 * 24 * 3600.0  # an import waits up to a week for amoCRM
+
+
+def amojo_client(settings: Settings) -> AmojoClient:
+    return AmojoClient(settings.amocrm_amojo_url, settings.amocrm_channel_id, settings.amocrm_channel_secret,
+                       settings.amocrm_account_id, timeout=settings.amocrm_timeout_seconds)
+
+
+def scope_store(settings: Settings, repos: Repositories, client: AmojoClient) -> ScopeStore:
+    return ScopeStore(repos, client, settings.amocrm_channel_id, settings.amocrm_account_id,
+                      settings.amocrm_scope_id, settings.amocrm_title)
+
+
+def amojo_relay(settings: Settings, repos: Repositories) -> Tuple[OutboxRelay, AmojoClient]:
+    """The relay (run it with `.run(stop)`) and its client (close it after)."""
+    client = amojo_client(settings)
+    delivery = AmojoDelivery(repos, client, scope_store(settings, repos, client))
+    timeout = settings.amocrm_timeout_seconds + 5
+    policy = RetryPolicy(base_seconds=settings.amocrm_retry_base_seconds,
+                         cap_seconds=settings.amocrm_retry_cap_seconds, give_up_after_seconds=GIVE_UP_AFTER_SECONDS)
+    relay = OutboxRelay(repos.outbox, delivery.senders(), policy=policy, worker_id=f"amojo-{os.getpid()}",
+                        send_timeout=timeout, lease_seconds=max(120.0, 4 * timeout), batch_size=50,
+                        poll_seconds=0.5)
+    return relay, client
