@@ -475,10 +475,11 @@ class GreenAPIInput(InputChannel):
                 self._replayed.set()
             self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             if self.settings.amocrm_enabled:
-                from salesbot.amocrm.relay import amojo_relay
+                from salesbot.amocrm.relay import amojo_relay, run_relay
 
                 relay, self._amojo = amojo_relay(self.settings, self.storage.repos)
-                self._background.append(asyncio.create_task(relay.run(self._relay_stop)))
+                self._background.append(asyncio.create_task(
+                    run_relay(self.settings, self.storage.repos, relay, self._amojo, self._relay_stop)))
             self._background.append(asyncio.create_task(
                 run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds,
                                  Pruner(self.storage, self.clock, self.settings.retention_days))))

@@ -3,6 +3,8 @@
 and when amoCRM is back the waiting imports go out within one capped backoff, in order per chat."""
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from typing import Tuple
 
@@ -12,6 +14,7 @@ from salesbot.db import Repositories
 from salesbot.outbox import OutboxRelay, RetryPolicy
 from salesbot.settings import Settings
 
+logger = logging.getLogger(__name__)
 GIVE_UP_AFTER_SECONDS = 7 * 24 * 3600.0  # an import waits up to a week for amoCRM
 
 
@@ -36,3 +39,14 @@ def amojo_relay(settings: Settings, repos: Repositories) -> Tuple[OutboxRelay, A
                         send_timeout=timeout, lease_seconds=max(120.0, 4 * timeout), batch_size=50,
                         poll_seconds=0.5)
     return relay, client
+
+
+async def run_relay(settings: Settings, repos: Repositories, relay: OutboxRelay, client: AmojoClient,
+                    stop: asyncio.Event) -> None:
+    """Connect the channel at start (unless the scope is configured or stored), then relay until `stop`. amoCRM
+    being unreachable at start is no error: the first import connects then."""
+    try:
+        await scope_store(settings, repos, client).get()
+    except Exception as exc:
+        logger.warning("amoCRM: connect at start failed (%s); retried with the first import", exc)
+    await relay.run(stop)
