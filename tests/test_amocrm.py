@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 from typing import Any, Dict, List
 
@@ -14,7 +15,7 @@ import pytest
 from devstack.amojo_server import AmojoServer
 from salesbot.amocrm.client import AmojoClient
 from salesbot.amocrm.hooks import HookError, parse_hook
-from salesbot.amocrm.mirror import AMOCRM_IMPORT, AmocrmMirror, build_import
+from salesbot.amocrm.mirror import AMOCRM_IMPORT, AmocrmMirror, build_import, enqueue_handover_summary
 from salesbot.amocrm.relay import amojo_relay
 from salesbot.amocrm.signing import (
     content_md5,
@@ -167,3 +168,16 @@ def test_an_amocrm_outage_loses_nothing_doubles_nothing_and_keeps_order(tmp_path
         assert [p["msgid"] for p in in_chat] == expected[chat]  # in order
         assert ["receiver" in p for p in in_chat] == [False, True, False, True]  # the right direction
     assert {r["status"] for r in repos.outbox.list(kind=AMOCRM_IMPORT)} == {"SENT"}
+
+
+def test_a_handover_summary_is_queued_once_behind_the_chat_s_messages(tmp_path):
+    repos = Repositories(open_database(f"sqlite:///{tmp_path / 'app.db'}"))
+    chat = "77015550101@c.us"
+    AmocrmMirror(repos).enqueue(webhook("incomingMessageReceived", chat, "H1", "позовите менеджера", 1700000000))
+    assert enqueue_handover_summary(repos, "customer_request:x:H1", chat, "Айгуль", "Клиент просит менеджера")
+    assert not enqueue_handover_summary(repos, "customer_request:x:H1", chat, "Айгуль", "Клиент просит менеджера")
+    rows = repos.outbox.list(kind=AMOCRM_IMPORT)
+    assert [r["sequence_key"] for r in rows] == [f"amocrm:{chat}"] * 2
+    summary = json.loads(rows[1]["payload"])["payload"]
+    assert summary["message"]["text"] == "🔔 Чат передан менеджеру: Клиент просит менеджера"
+    assert summary["receiver"]["id"] == f"wa-{chat}" and summary["silent"] is False

@@ -9,11 +9,13 @@ The row's effect key is the GREEN-API idMessage, so a notification delivered twi
 share a sequence key, so the relay imports them in the order they arrived. An echo of an operator's reply (it came
 from amoCRM) is dropped at send time, never imported back. `outgoingMessageStatus` becomes a delivery status.
 
-Group chats and the managers' command chat are not customer chats: not mirrored.
+A handover's summary is imported too (`enqueue_handover_summary`, called by the handover action). Group chats and
+the managers' command chat are not customer chats: not mirrored.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -237,6 +239,20 @@ class AmocrmMirror:
         if await asyncio.to_thread(self.enqueue, body):
             logger.info("amoCRM mirror: chat=%s id=%s queued for import",
                         (body.get("senderData") or {}).get("chatId") or body.get("chatId"), body.get("idMessage"))
+
+
+def enqueue_handover_summary(repos: Repositories, request_key: str, chat_id: str, name: str, summary: str) -> bool:
+    """Blocking: the handover's summary into the chat's amoCRM conversation (once per handover, after the
+    customer's message that caused it), so the operator sees why the bot stepped back. Not silent: amoCRM notifies.
+    True when it was added now."""
+    now = repos.db.now()
+    msgid = "handover-" + hashlib.sha1(request_key.encode("utf-8")).hexdigest()[:20]
+    payload = {"timestamp": int(now), "msec_timestamp": int(now * 1000), "msgid": msgid, "conversation_id": chat_id,
+               "sender": dict(BOT_SENDER), "receiver": customer_of(chat_id, name[:200]),
+               "message": {"type": "text", "text": f"🔔 Чат передан менеджеру: {summary}"[:4000]}, "silent": False}
+    _, created = repos.outbox.enqueue(import_key(msgid), AMOCRM_IMPORT, chat_id, {"payload": payload}, chat_id,
+                                      sequence_key=chat_sequence(chat_id))
+    return created
 
 
 class AmojoDelivery:
