@@ -100,9 +100,8 @@ def install(app: Starlette, config: DeskConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[Any]:
         async with desk_lifespan(app_) as state:
-            amocrm = AmocrmDesk(config)
+            amocrm = app_.state.amocrm = AmocrmDesk(config)  # hooks answered 503 until it has started
             await amocrm.start(app_.state.desk.repos)
-            app_.state.amocrm = amocrm
             try:
                 yield state
             finally:
