@@ -181,3 +181,15 @@ def test_a_handover_summary_is_queued_once_behind_the_chat_s_messages(tmp_path):
     summary = json.loads(rows[1]["payload"])["payload"]
     assert summary["message"]["text"] == "🔔 Чат передан менеджеру: Клиент просит менеджера"
     assert summary["receiver"]["id"] == f"wa-{chat}" and summary["silent"] is False
+
+
+def test_the_desk_answers_404_to_hooks_while_the_mirror_is_off(tmp_path):
+    from starlette.testclient import TestClient
+
+    from salesbot.desk.app import create_app
+    from salesbot.desk.config import load_desk_config
+
+    config = load_desk_config({"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", "RUNTIME_DIR": str(tmp_path)})
+    with TestClient(create_app(config)) as desk:
+        answer = desk.post("/webhooks/amocrm/any-scope", content=b"{}", headers={"X-Signature": "0" * 40})
+    assert answer.status_code == 404 and "off" in answer.json()["error"]
