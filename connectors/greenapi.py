@@ -332,7 +332,7 @@ class GreenAPIInput(InputChannel):
         self._app = None
         self._replayed = asyncio.Event()  # set once the inbox's unfinished messages are queued again
         self._relay_stop = asyncio.Event()
-        self._amojo: Optional[Any] = None  # the amoCRM Chats API client, when the mirror is on
+        self._amojo: Optional[Any] = None  # the amoCRM relay (AmojoRelay), when the mirror is on
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -475,11 +475,10 @@ class GreenAPIInput(InputChannel):
                 self._replayed.set()
             self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             if self.settings.amocrm_enabled:
-                from salesbot.amocrm.relay import amojo_relay, run_relay
+                from salesbot.amocrm.relay import amojo_relay
 
-                relay, self._amojo = amojo_relay(self.settings, self.storage.repos)
-                self._background.append(asyncio.create_task(
-                    run_relay(self.settings, self.storage.repos, relay, self._amojo, self._relay_stop)))
+                self._amojo = amojo_relay(self.settings, self.storage.repos)
+                self._background.append(asyncio.create_task(self._amojo.run(self._relay_stop)))
             self._background.append(asyncio.create_task(
                 run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds,
                                  Pruner(self.storage, self.clock, self.settings.retention_days))))

@@ -140,9 +140,9 @@ def test_an_amocrm_outage_loses_nothing_doubles_nothing_and_keeps_order(tmp_path
                                   "AMOCRM_RETRY_BASE_SECONDS": "0.1", "AMOCRM_RETRY_CAP_SECONDS": "0.4"})
 
         async def scenario() -> None:
-            relay, client = amojo_relay(settings, repos)
+            amojo = amojo_relay(settings, repos)
             stop = asyncio.Event()
-            running = asyncio.create_task(relay.run(stop))
+            running = asyncio.create_task(amojo.run(stop))
             for step in range(4):
                 for chat in chats:
                     kind = "incomingMessageReceived" if step % 2 == 0 else "outgoingAPIMessageReceived"
@@ -156,7 +156,7 @@ def test_an_amocrm_outage_loses_nothing_doubles_nothing_and_keeps_order(tmp_path
                 await asyncio.sleep(0.1)
             stop.set()
             await running
-            await client.close()
+            await amojo.close()
 
         asyncio.run(scenario())
         assert server.failed_requests > 0  # the relay did meet the outage

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Tuple
+from dataclasses import dataclass
 
 from salesbot.amocrm.client import AmojoClient
 from salesbot.amocrm.mirror import AmojoDelivery, ScopeStore
@@ -28,25 +28,34 @@ def scope_store(settings: Settings, repos: Repositories, client: AmojoClient) ->
                       settings.amocrm_scope_id, settings.amocrm_title)
 
 
-def amojo_relay(settings: Settings, repos: Repositories) -> Tuple[OutboxRelay, AmojoClient]:
-    """The relay (run it with `.run(stop)`) and its client (close it after)."""
+@dataclass
+class AmojoRelay:
+    relay: OutboxRelay
+    client: AmojoClient
+    scopes: ScopeStore
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect the channel at start (unless the scope is configured or stored), then relay until `stop`.
+        amoCRM unreachable at start is no error: the first import connects then."""
+        try:
+            await self.scopes.get()
+        except Exception as exc:
+            logger.warning("amoCRM: connect at start failed (%s); retried with the first import", exc)
+        await self.relay.run(stop)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def amojo_relay(settings: Settings, repos: Repositories) -> AmojoRelay:
+    """The relay of the amoCRM kinds with its client and scope (run it with `.run(stop)`, then `.close()`)."""
     client = amojo_client(settings)
-    delivery = AmojoDelivery(repos, client, scope_store(settings, repos, client))
+    scopes = scope_store(settings, repos, client)
+    delivery = AmojoDelivery(repos, client, scopes)
     timeout = settings.amocrm_timeout_seconds + 5
     policy = RetryPolicy(base_seconds=settings.amocrm_retry_base_seconds,
                          cap_seconds=settings.amocrm_retry_cap_seconds, give_up_after_seconds=GIVE_UP_AFTER_SECONDS)
     relay = OutboxRelay(repos.outbox, delivery.senders(), policy=policy, worker_id=f"amojo-{os.getpid()}",
                         send_timeout=timeout, lease_seconds=max(120.0, 4 * timeout), batch_size=50,
                         poll_seconds=0.5)
-    return relay, client
-
-
-async def run_relay(settings: Settings, repos: Repositories, relay: OutboxRelay, client: AmojoClient,
-                    stop: asyncio.Event) -> None:
-    """Connect the channel at start (unless the scope is configured or stored), then relay until `stop`. amoCRM
-    being unreachable at start is no error: the first import connects then."""
-    try:
-        await scope_store(settings, repos, client).get()
-    except Exception as exc:
-        logger.warning("amoCRM: connect at start failed (%s); retried with the first import", exc)
-    await relay.run(stop)
+    return AmojoRelay(relay, client, scopes)
