@@ -69,6 +69,14 @@ async def hand_over(tracker: Tracker, reason: str, headline: str) -> Optional[st
                                 hold_seconds=wait_seconds if ask else 0.0)
     except Exception:  # the log of the other ways must never cost the customer the pause
         logger.exception("handover %s: recording it failed", request_key)
+    if get_settings().amocrm_enabled:  # the summary into the chat's amoCRM conversation too
+        from salesbot.amocrm.mirror import enqueue_handover_summary
+
+        try:
+            await asyncio.to_thread(enqueue_handover_summary, storage().repos, request_key, customer.chat_id,
+                                    customer.name, headline)
+        except Exception:
+            logger.exception("handover %s: the amoCRM summary was not queued", request_key)
     # through the one pause authority; the action's ConversationPaused is Rasa's copy of it
     handoff = HandoffService(storage(), system_clock(), get_settings().handoff_auto_resume_minutes)
     await handoff.pause(customer.chat_id, reason, BY_BOT)

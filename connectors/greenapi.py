@@ -332,6 +332,7 @@ class GreenAPIInput(InputChannel):
         self._app = None
         self._replayed = asyncio.Event()  # set once the inbox's unfinished messages are queued again
         self._relay_stop = asyncio.Event()
+        self._amojo: Optional[Any] = None  # the amoCRM relay (AmojoRelay), when the mirror is on
 
     # -- shared parts, created on first use (no I/O at import or construction) ---------------------------------
     @property
@@ -379,8 +380,13 @@ class GreenAPIInput(InputChannel):
                                     self.settings.tz_name, self.settings.work_hours, self.enqueue_nudge,
                                     conversation.record_nudge)
             contact_choices, choice_wait_seconds = process_choices()
+            mirror = None
+            if self.settings.amocrm_enabled:   # AMOCRM_CHANNEL_ID + AMOCRM_CHANNEL_SECRET: every chat to amoCRM
+                from salesbot.amocrm.mirror import AmocrmMirror
+
+                mirror = AmocrmMirror(self.storage.repos, skip_chat=commands.is_manager_chat)
             self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation,
-                                         contact_choices, choice_wait_seconds)
+                                         contact_choices, choice_wait_seconds, mirror=mirror)
         return self._router
 
     async def enqueue_nudge(self, chat_id: str, text: str) -> None:
@@ -468,6 +474,11 @@ class GreenAPIInput(InputChannel):
             finally:
                 self._replayed.set()
             self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
+            if self.settings.amocrm_enabled:
+                from salesbot.amocrm.relay import amojo_relay
+
+                self._amojo = amojo_relay(self.settings, self.storage.repos)
+                self._background.append(asyncio.create_task(self._amojo.run(self._relay_stop)))
             self._background.append(asyncio.create_task(
                 run_periodically(self.handoff, router.nudges, self.settings.scheduler_poll_seconds,
                                  Pruner(self.storage, self.clock, self.settings.retention_days))))
@@ -487,5 +498,7 @@ class GreenAPIInput(InputChannel):
                 await self._router.worker.stop()
             if self._client:
                 await self._client.close()
+            if self._amojo is not None:
+                await self._amojo.close()
 
         return bp

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GREEN_API_URL = "https://api.green-api.com"
 DEFAULT_GREEN_API_MEDIA_URL = "https://media.green-api.com"
+DEFAULT_AMOCRM_AMOJO_URL = "https://amojo.amocrm.ru"
 
 
 def read_dotenv(path: Path) -> Dict[str, str]:
@@ -85,6 +86,20 @@ class Settings:
     retention_days: float = 30.0        # finished inbox/outbox rows, sent ids and logs older than this are pruned
     poll_max_attempts: int = 5          # a polled notification failing this often goes to the dead-letter table
     max_group_post_chars: int = 3000    # a post to the managers' group is cut to this
+    # the amoCRM Chats API ("amojo") mirror: on when the channel id and secret are set
+    amocrm_amojo_url: str = DEFAULT_AMOCRM_AMOJO_URL
+    amocrm_channel_id: str = ""
+    amocrm_channel_secret: str = field(default="", repr=False)
+    amocrm_account_id: str = ""          # the account's amojo id
+    amocrm_scope_id: str = ""            # empty: obtained with `connect` and stored
+    amocrm_title: str = "WhatsApp"       # the channel's name shown in the account (connect)
+    amocrm_retry_base_seconds: float = 2.0   # imports retried with backoff from this...
+    amocrm_retry_cap_seconds: float = 60.0   # ...up to this between two attempts (amoCRM back = imports soon)
+    amocrm_timeout_seconds: float = 15.0
+
+    @property
+    def amocrm_enabled(self) -> bool:
+        return bool(self.amocrm_channel_id and self.amocrm_channel_secret)
 
     @property
     def green_api_configured(self) -> bool:
@@ -171,6 +186,15 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         retention_days=max(1.0, float(get("RETENTION_DAYS", "30"))),
         poll_max_attempts=max(1, int(get("POLL_MAX_ATTEMPTS", "5"))),
         max_group_post_chars=max(500, int(get("MAX_GROUP_POST_CHARS", "3000"))),
+        amocrm_amojo_url=get("AMOCRM_AMOJO_URL", DEFAULT_AMOCRM_AMOJO_URL).rstrip("/"),
+        amocrm_channel_id=get("AMOCRM_CHANNEL_ID"),
+        amocrm_channel_secret=get("AMOCRM_CHANNEL_SECRET"),
+        amocrm_account_id=get("AMOCRM_ACCOUNT_ID"),
+        amocrm_scope_id=get("AMOCRM_SCOPE_ID"),
+        amocrm_title=get("AMOCRM_CHANNEL_TITLE", "WhatsApp"),
+        amocrm_retry_base_seconds=max(0.05, float(get("AMOCRM_RETRY_BASE_SECONDS", "2"))),
+        amocrm_retry_cap_seconds=max(0.1, float(get("AMOCRM_RETRY_CAP_SECONDS", "60"))),
+        amocrm_timeout_seconds=max(1.0, float(get("AMOCRM_TIMEOUT_SECONDS", "15"))),
     )
 
 

@@ -20,9 +20,11 @@ COMMAND = "command"
 CUSTOMER_REQUEST = "customer_request"
 LLM_UNSURE = "llm_unsure"
 AUTO_RESUME = "auto_resume"
+OPERATOR_CRM = "operator_crm"  # an operator answered from amoCRM (salesbot/amocrm)
+DESK = "desk"  # a manager took the chat on the desk's pages
 BY_BOT = "bot"
 # Pauses a person made: a reply the bot computed before them must not be sent after the manager's message.
-TAKEN_BY_PEOPLE = (MANAGER_TYPED, COMMAND)
+TAKEN_BY_PEOPLE = (MANAGER_TYPED, COMMAND, OPERATOR_CRM, DESK)
 
 
 class PauseMirror(Protocol):

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Dict, List, Optional, Protocol, Sequence, Set
 
+from salesbot.amocrm import HOOK_KIND
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import MANAGER_TYPED, HandoffService
 from salesbot.channel.nudges import NudgeScheduler
@@ -89,11 +90,18 @@ def record_status_webhook(storage: Any, body: Any) -> None:
         logger.exception("status webhook for %s not recorded", body.get("idMessage"))
 
 
+class Mirror(Protocol):
+    """Sees every notification before it is acknowledged (the amoCRM mirror: salesbot/amocrm/mirror.py)."""
+
+    async def observe(self, body: Any) -> None: ...
+
+
 class InboundRouter:
     def __init__(self, storage, handoff: HandoffService, commands: ManagerCommands, nudges: NudgeScheduler,
                  own_sends: OwnSends, conversation: Conversation, contact_choices: Sequence[str] = (),
-                 choice_wait_seconds: float = 300.0):
+                 choice_wait_seconds: float = 300.0, mirror: Optional[Mirror] = None):
         self.storage = storage
+        self.mirror = mirror
         # HANDOVER_CUSTOMER_CHOICES: a paused chat's next messages may answer «как вам удобнее»
         self.contact_choices = tuple(contact_choices)
         self.choice_wait_seconds = choice_wait_seconds
@@ -110,6 +118,8 @@ class InboundRouter:
     async def accept(self, message: InboundMessage) -> Optional[Awaitable[None]]:
         """Take a parsed notification: store it (RECEIVED) and queue it; returns what completes when it was
         processed (None: nothing to do). When this returns, the message survives a crash."""
+        if self.mirror is not None:  # queued for the CRM in any case (paused, echoes, manager's), before the 200
+            await self.mirror.observe(message.raw)
         if message.type_webhook == "outgoingMessageStatus":
             # sent/delivered/read/failed of a customer notification moves its status forward (never back)
             await asyncio.to_thread(record_status_webhook, self.storage, message.raw)
@@ -134,7 +144,7 @@ class InboundRouter:
     async def replay(self) -> int:
         """Queue the inbox's RECEIVED rows again, oldest first (so in order per chat). Call before new
         notifications are accepted. Returns how many were queued."""
-        rows = await asyncio.to_thread(self.storage.repos.inbox.received)
+        rows = await asyncio.to_thread(self.storage.repos.inbox.received, 1000, None, HOOK_KIND)
         for row in rows:
             try:
                 message = parse_webhook(row["body"])

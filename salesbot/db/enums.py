@@ -62,6 +62,8 @@ class HandoffReason(str, Enum):
     CUSTOMER_REQUEST = "customer_request"
     LLM_UNSURE = "llm_unsure"
     AUTO_RESUME = "auto_resume"
+    OPERATOR_CRM = "operator_crm"
+    DESK = "desk"
 
 
 class LlmOutcome(str, Enum):

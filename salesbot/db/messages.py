@@ -96,9 +96,15 @@ class InboxRepository:
             connection.execute(inbox.update().where(inbox.c.id == inbox_id).values(
                 status=InboxStatus.FAILED.value, last_error=error[:2000], done_at=self.db.now()))
 
-    def received(self, limit: int = 1000) -> List[Dict[str, Any]]:
-        """Notifications not yet processed, oldest first (so per chat in arrival order), bodies decoded."""
+    def received(self, limit: int = 1000, kind: Optional[str] = None,
+                 exclude_kind: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Notifications not yet processed, oldest first (so per chat in arrival order), bodies decoded; only of
+        `kind`, or of any kind but `exclude_kind` (each process replays its own)."""
         query = sa.select(inbox).where(inbox.c.status == InboxStatus.RECEIVED.value).order_by(inbox.c.id).limit(limit)
+        if kind is not None:
+            query = query.where(inbox.c.kind == kind)
+        if exclude_kind is not None:
+            query = query.where(inbox.c.kind != exclude_kind)
         with self.db.read() as connection:
             return [_decoded(row) for row in connection.execute(query).mappings()]
 

@@ -241,3 +241,12 @@ dead_letters = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_dead_letters_created_at", "created_at"),
 )
+
+# -- amoCRM Chats API: the scope_id `connect` gave for a channel and account (revision 0005_amocrm) ----------------
+amocrm_connections = sa.Table(
+    "amocrm_connections", metadata,
+    sa.Column("channel_id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("scope_id", sa.String(160), nullable=False),
+    sa.Column("connected_at", sa.Float, nullable=False),
+)

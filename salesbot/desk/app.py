@@ -445,4 +445,7 @@ def create_app(config: Optional[DeskConfig] = None) -> Starlette:
         Route("/api/v1/handover/test-webhook", handover_test_webhook, methods=["POST"]),
         Route("/api/v1/handover/analytics", handover_analytics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
+    from salesbot.amocrm.desk import install as install_amocrm  # POST /webhooks/amocrm/{scope_id} and its relay
+
+    return install_amocrm(Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error}),
+                          desk_config)

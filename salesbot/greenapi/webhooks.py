@@ -236,3 +236,8 @@ def parse_webhook(body: Any, max_text_chars: Optional[int] = None) -> InboundMes
         if attachment and attachment.get("type") == "reaction":
             message.kind, message.reason = "ignore", "reaction"
     return message
+
+
+def message_content(message_data: Dict[str, Any]) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """(text, attachment) of a messageData object, as the parser reads it (the amoCRM mirror uses it too)."""
+    return _text_of(message_data)
