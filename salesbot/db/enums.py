@@ -9,6 +9,11 @@ class OrderStatus(str, Enum):
     NEW = "NEW"
     NOTIFIED = "NOTIFIED"
     NOTIFY_FAILED = "NOTIFY_FAILED"
+    # set on the managers' page (revision 0006)
+    CONFIRMED = "CONFIRMED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
 
 
 class OutboxStatus(str, Enum):
@@ -62,6 +67,7 @@ class HandoffReason(str, Enum):
     CUSTOMER_REQUEST = "customer_request"
     LLM_UNSURE = "llm_unsure"
     AUTO_RESUME = "auto_resume"
+    DESK = "desk"
 
 
 class LlmOutcome(str, Enum):

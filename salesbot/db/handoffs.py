@@ -18,7 +18,8 @@ class HandoffRepository:
         """Pause the bot in a chat. True when it was running before (a log row is written then)."""
         now = self.db.now() if now is None else now
         reason = as_text(reason)
-        manager_typed = reason == HandoffReason.MANAGER_TYPED.value
+        # a manager wrote (on the shop's phone or the managers' page): auto-resume counts from now
+        manager_typed = reason in (HandoffReason.MANAGER_TYPED.value, HandoffReason.DESK.value)
         with self.db.write() as connection:
             row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
             manager_at = now if manager_typed else (row["last_manager_at"] if row else None)

@@ -23,9 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from salesbot.db import Repositories, open_database
+from salesbot.db import Repositories
+from salesbot.db.desk import DeskChatRepository, DeskUserRepository
 from salesbot.db.notifications import ALL_STATUSES
+from salesbot.desk.auth import FIRST_ADMIN, LoginLimiter, Sessions, ensure_first_admin, secret_key
 from salesbot.desk.config import DeskConfig, load_desk_config
+from salesbot.desk.pages import page_routes
+from salesbot.desk.pages.common import make_templates
 from salesbot.notify.phones import PhoneError, normalise_phone, phone_keys, region_of_country
 from salesbot.notify.service import NotificationService, Rejected, first_answer, parse_quiet_hours, present
 from salesbot.notify.status import record_message_status
@@ -33,6 +37,7 @@ from salesbot.notify.templates import CurrencyFormat, NotificationTemplates
 
 logger = logging.getLogger("salesbot.desk")
 MAX_PER_PAGE = 200
+FIRST_ADMIN_FILE = "desk-admin-password.txt"
 
 
 class Desk:
@@ -41,6 +46,12 @@ class Desk:
     def __init__(self, config: DeskConfig):
         self.config = config
         self.repos: Optional[Repositories] = None
+        self.handoff: Any = None
+        self.users: Any = None
+        self.chats: Any = None
+        self.sessions: Optional[Sessions] = None
+        self.templates: Any = None
+        self.login_limiter = LoginLimiter(config.login_attempts, config.login_window_seconds)
         self.service: Optional[NotificationService] = None
         self.relay_task: Optional[asyncio.Task] = None
         self.webhook_task: Optional[asyncio.Task] = None
@@ -50,8 +61,21 @@ class Desk:
         from salesbot.shop_profile import ShopProfileError, load_profile
 
         config = self.config
-        db = open_database(config.settings.database_url)
-        self.repos = Repositories(db)
+        from salesbot.channel.handoff import HandoffService
+        from salesbot.clock import system_clock
+        from salesbot.storage import Storage
+
+        storage = Storage(config.settings.database_url)
+        self.repos = storage.repos
+        # no mirror here: the Rasa server brings its tracker in line when the customer writes next
+        self.handoff = HandoffService(storage, system_clock(), config.settings.handoff_auto_resume_minutes)
+        self.users = DeskUserRepository(storage.db)
+        self.chats = DeskChatRepository(storage.db)
+        self.sessions = Sessions(secret_key(config.secret_key, config.settings.runtime_dir))
+        self.templates = make_templates(config.settings.tz_name)
+        password = ensure_first_admin(self.users)
+        if password is not None:
+            self.announce_first_admin(password)
         profile = None
         if config.shop_profile_path is not None and config.shop_profile_path.is_file():
             try:
@@ -75,6 +99,20 @@ class Desk:
         logger.info("desk: database ready, %d notification events from %s, phones of %s, quiet hours %s",
                     len(templates.templates), templates.source, ",".join(allowed),
                     f"{quiet.start}-{quiet.end}" if quiet else "off")
+
+    def announce_first_admin(self, password: str) -> None:
+        """The first admin's one-time password goes to a file only its owner reads (`make run` prints it once
+        and deletes it), never into a log."""
+        runtime_dir = self.config.settings.runtime_dir
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        path = runtime_dir / FIRST_ADMIN_FILE
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{FIRST_ADMIN} {password}\n")
+        logger.warning("desk: first start: created the user %r (admin); its one-time password is in %s "
+                       "(`make run` prints it); it must be changed at the first login", FIRST_ADMIN, path)
 
     async def start_handover_relay(self) -> None:
         """The handover methods' own relay: their retry schedule (5 attempts over hours) differs from messages'."""
@@ -130,7 +168,13 @@ class Desk:
 
         async def paced_send(item: Any) -> Optional[str]:
             await pace.wait()
-            return await message.send(item)
+            id_message = await message.send(item)
+            if id_message and self.repos is not None:  # its echo must never look like a manager typing
+                author = item.payload.get("author") or ("notification" if item.effect_key.startswith(
+                    "notification:") else None)
+                await asyncio.to_thread(self.repos.messages.remember_sent, item.target, [id_message], None,
+                                        item.payload.get("message"), author)
+            return id_message
 
         relay = OutboxRelay(self.repos.outbox, {GREENAPI_MESSAGE: Sender(paced_send, message.was_delivered)},
                             policy=RetryPolicy(base_seconds=self.config.retry_base_seconds),
@@ -450,5 +494,6 @@ def create_app(config: Optional[DeskConfig] = None) -> Starlette:
         Route("/api/v1/notifications/{id:int}/retry", retry_notification, methods=["POST"]),
         Route("/api/v1/handover/test-webhook", handover_test_webhook, methods=["POST"]),
         Route("/api/v1/handover/analytics", handover_analytics, methods=["GET"]),
+        *page_routes(),  # the managers' page (salesbot/desk/pages)
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
