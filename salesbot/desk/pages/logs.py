@@ -88,7 +88,8 @@ async def notification_detail(request: Request) -> Response:
         return render(request, "error.html", status_code=404, message="Такого уведомления нет.")
     attempts = await run_in_threadpool(notifications.attempts, notification_id)
     history = await run_in_threadpool(notifications.history, notification_id)
-    return render(request, "notification.html", row=row, attempts=attempts, history=history)
+    return render(request, "notification.html", row=row, attempts=attempts, history=history,
+                  notice=request.query_params.get("notice", ""))
 
 
 @page(role="admin")
