@@ -37,6 +37,7 @@ def shot(page, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
+        page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(150)
         page.screenshot(path=str(RESULTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(DESKTOP)

@@ -30,6 +30,7 @@ ORDER_STATUS_RU = {"NEW": "новый", "NOTIFIED": "передан менедж
 NOTIFICATION_STATUS_RU = {"PENDING": "ожидает", "RETRYING": "повтор", "SENT": "отправлено",
                           "DELIVERED": "доставлено", "READ": "прочитано", "FAILED": "ошибка",
                           "BLOCKED": "заблокировано"}
+HANDOVER_STATUS_RU = {"pending": "ожидает", "notified": "доставлено", "failed": "ошибка", "completed": "отвечено"}
 METHODS_RU = {"whatsapp_group": "группа WhatsApp", "desk": "страница менеджеров", "email": "e-mail",
               "sms": "SMS", "webhook": "вебхук CRM"}
 
@@ -65,7 +66,8 @@ def make_templates(tz_name: str) -> Jinja2Templates:
     env = templates.env
     env.filters.update(when=when, duration=duration, reason_ru=reason_ru, urlquote=lambda s: quote(str(s), safe=""))
     env.globals.update(AUTHORS_RU=AUTHORS_RU, ORDER_STATUS_RU=ORDER_STATUS_RU,
-                       NOTIFICATION_STATUS_RU=NOTIFICATION_STATUS_RU, METHODS_RU=METHODS_RU)
+                       NOTIFICATION_STATUS_RU=NOTIFICATION_STATUS_RU, METHODS_RU=METHODS_RU,
+                       HANDOVER_STATUS_RU=HANDOVER_STATUS_RU)
     return templates
 
 

@@ -139,7 +139,7 @@ async def handovers_page(request: Request) -> Response:
 
 
 def _minutes(seconds: Optional[float]) -> Optional[float]:
-    return None if seconds is None else round(seconds / 60, 1)
+    return None if seconds is None else round(seconds / 60, 2)
 
 
 @page()
