@@ -5,6 +5,7 @@ Routes: `GET /health`; the notifications API (Bearer NOTIFY_API_TOKEN; off when 
 `POST /api/v1/notifications`, `GET /api/v1/notifications`, `GET /api/v1/notifications/{id}`,
 `POST /api/v1/notifications/{id}/retry`, and `POST /api/v1/notifications/status-webhook`, which takes a GREEN-API
 `outgoingMessageStatus` webhook body (the channel normally passes those on with `record_message_status`).
+The managers' page (login, chats, orders, notifications, handovers, users) is `salesbot/desk/pages`.
 """
 from __future__ import annotations
 
