@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from rasa.core.agent import Agent
-from rasa.shared.core.events import ConversationPaused, Event
+from rasa.shared.core.events import ConversationPaused, ConversationResumed, Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
 
@@ -24,3 +24,14 @@ async def append_events(agent: Agent, sender_id: str, events: Iterable[Event],
 
 async def fetch_tracker(agent: Agent, sender_id: str) -> Optional[DialogueStateTracker]:
     return await agent.tracker_store.retrieve(sender_id)
+
+
+async def resume_events(agent: Agent, sender_id: str) -> None:
+    """ConversationResumed under the conversation's lock, only when the tracker is paused (so the call is
+    idempotent: the channel also calls it for a chat another process, the desk, resumed)."""
+    async with agent.lock_store.lock(sender_id):
+        tracker = await agent.tracker_store.retrieve(sender_id)
+        if tracker is None or not tracker.is_paused():
+            return
+        tracker.update(ConversationResumed())
+        await agent.tracker_store.save(tracker)

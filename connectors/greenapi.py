@@ -18,14 +18,14 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import unquote, urlparse
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors import action_guard
-from connectors.conversation import append_events, fetch_tracker
+from connectors.conversation import append_events, fetch_tracker, resume_events
 from connectors.speedups import saved_tracker
 from salesbot.channel.commands import ManagerCommands
 from salesbot.channel.handoff import HandoffService
@@ -63,6 +63,17 @@ def client_from_settings(settings: Settings) -> GreenApiClient:
         instance_id=settings.green_api_instance_id, token=settings.green_api_token,
         timeout=settings.green_api_timeout_seconds,
     ))
+
+
+def sent_text(kind: str, payload: Dict[str, Any]) -> str:
+    """How a send reads in the managers' transcript: its text, or a photo's file name."""
+    if payload.get("message"):
+        return str(payload["message"])
+    if kind == "contact" or "contact" in kind:
+        return f"📇 контакт {payload.get('name') or ''} {payload.get('phone') or ''}".strip()
+    where = str(payload.get("path") or payload.get("url") or "")
+    caption = f" — {payload['caption']}" if payload.get("caption") else ""
+    return f"📷 {where.rsplit('/', 1)[-1] or kind}{caption}"
 
 
 class GreenAPIOutput(OutputChannel):
@@ -129,7 +140,7 @@ class GreenAPIOutput(OutputChannel):
             return
         ids = [i for i in (result if isinstance(result, list) else [result]) if i]
         self.delivered.append(description)
-        self.own_sends.remember(recipient_id, ids)  # its echo must never pause the chat
+        self.own_sends.remember(recipient_id, ids, sent_text(kind, payload))  # its echo must never pause the chat
         if kind == "text":
             self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
@@ -193,7 +204,7 @@ class RasaPauseMirror:
 
     async def resumed(self, chat_id: str) -> None:
         if self.channel.agent is not None:
-            await append_events(self.channel.agent, chat_id, [ConversationResumed()])
+            await resume_events(self.channel.agent, chat_id)
 
 
 class RasaConversation:
@@ -410,7 +421,8 @@ class GreenAPIInput(InputChannel):
         async def send(item):
             id_message = await sender.send(item)
             if id_message:
-                self.own_sends.remember(item.target, [id_message])
+                self.own_sends.remember(item.target, [id_message], sent_text(item.kind, item.payload),
+                                        item.payload.get("author"))
             return id_message
 
         return Sender(send, sender.was_delivered, sender.idempotent, sender.drop_reason)

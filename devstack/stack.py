@@ -168,9 +168,11 @@ class Stack:
         """The desk (notifications API) on its port, over the stack's database and sandbox; `env` adds to the
         stack's environment (e.g. NOTIFY_API_TOKEN)."""
         log = open(self.tmp / "desk.log", "a")
+        # the managers' page reads the order in progress from this stack's Rasa HTTP API
+        rasa = {"RASA_URL": self.rasa, "RASA_API_TOKEN": RASA_API_TOKEN}
         self.procs["desk"] = subprocess.Popen(
             [str(VENV / "actions/bin/python"), "-m", "salesbot.desk", "--port", str(self.ports["desk"])],
-            cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT, env={**self.env, **rasa, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: http("GET", f"{self.desk}/health")[0] == 200, timeout=60, what="desk")
 
     def stop_desk(self) -> None:

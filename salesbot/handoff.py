@@ -11,7 +11,8 @@ USAGE = ("Команды: /handoff on <телефон> — остановить 
          "/handoff status <телефон>; /handoff list — чаты на паузе. Телефон: 77011234567.")
 REASONS_RU = {"manager_typed": "менеджер написал с телефона магазина", "command": "команда менеджера",
               "customer_request": "клиент попросил менеджера", "llm_unsure": "бот не знал ответа",
-              "auto_resume": "автовозврат"}
+              "auto_resume": "автовозврат", "desk": "менеджер на странице менеджеров",
+              "operator_crm": "оператор CRM"}
 _COMMAND_RE = re.compile(r"^/handoff(?:\s+(\S+))?(?:\s+(.+))?\s*$", re.IGNORECASE)
 
 

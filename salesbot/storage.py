@@ -96,8 +96,9 @@ class Storage:
         return self.repos.llm_calls.list(chat_id)
 
     # -- the bot's own sends (GREEN-API may echo them as outgoingMessageReceived) ---------------------------
-    def remember_sent(self, chat_id: str, ids: List[str], now: float) -> None:
-        self.repos.messages.remember_sent(chat_id, ids, now)
+    def remember_sent(self, chat_id: str, ids: List[str], now: float, text: Optional[str] = None,
+                      author: Optional[str] = None) -> None:
+        self.repos.messages.remember_sent(chat_id, ids, now, text, author)
 
     def was_sent_by_bot(self, id_message: str) -> bool:
         return self.repos.messages.was_sent_by_bot(id_message)

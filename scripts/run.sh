@@ -62,8 +62,9 @@ fi
 # The action server accepts only calls carrying this secret (Rasa sends it from endpoints.yml); a new one per run.
 export ACTION_SERVER_SECRET="${ACTION_SERVER_SECRET:-$(head -c24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 launch actions "$ACTIONS_VENV/bin/python" -m actions.server --port "$ACTIONS_PORT"
-# The desk: the notifications API (on when NOTIFY_API_TOKEN is set) and its outbox relay.
-export DESK_HOST DESK_PORT
+# The desk: the managers' page, the notifications API (on when NOTIFY_API_TOKEN is set) and its outbox relay. It
+# reads the order in progress from Rasa's HTTP API when RASA_API_TOKEN enables it.
+export DESK_HOST DESK_PORT RASA_URL="${RASA_URL:-http://127.0.0.1:$RASA_PORT}"
 launch desk "$ACTIONS_VENV/bin/python" -m salesbot.desk
 credentials=credentials.yml  # Rasa's unauthenticated `rest` channel only on request
 if [ "${RASA_REST_CHANNEL:-0}" = 1 ]; then
@@ -95,9 +96,17 @@ while [ "${#waiting[@]}" -gt 0 ]; do
 done
 if [ "$sandbox" = 1 ]; then
   echo "==> the bot is up. Open http://127.0.0.1:$SANDBOX_PORT/ to chat with it."
-  echo "==> the desk is on http://$DESK_HOST:$DESK_PORT/ (notifications API $([ -n "${NOTIFY_API_TOKEN:-}" ] && echo on || echo "off: set NOTIFY_API_TOKEN"))"
+  echo "==> the managers' page is on http://$DESK_HOST:$DESK_PORT/ (notifications API $([ -n "${NOTIFY_API_TOKEN:-}" ] && echo on || echo "off: set NOTIFY_API_TOKEN"))"
 else
-  echo "==> the bot is up: Rasa on :$RASA_PORT, actions on :$ACTIONS_PORT, desk on $DESK_HOST:$DESK_PORT"
+  echo "==> the bot is up: Rasa on :$RASA_PORT, actions on :$ACTIONS_PORT, managers' page on http://$DESK_HOST:$DESK_PORT/"
+fi
+# The desk's first start made an admin with a one-time password: shown here once, then the file is deleted.
+admin_file="${RUNTIME_DIR:-runtime}/desk-admin-password.txt"
+if [ -f "$admin_file" ]; then
+  read -r admin_name admin_password <"$admin_file"
+  echo "==> managers' page, first start: log in as '$admin_name' with the one-time password  $admin_password"
+  echo "    (you will set your own at the first login; more users: python -m salesbot.desk users add NAME --role manager)"
+  rm -f "$admin_file"
 fi
 
 # Running: if any server stops, say which and stop the rest.

@@ -24,3 +24,14 @@ make_venv() {  # make_venv DIR PYTHON_VERSION REQUIREMENTS...
 make_venv "$RASA_VENV" 3.10 requirements/rasa.txt
 make_venv "$ACTIONS_VENV" 3.11 requirements/actions.txt requirements/dev.txt  # runtime, then test/dev tools
 echo "==> venvs ready: $RASA_VENV, $ACTIONS_VENV"
+
+# The managers' page's browser tests drive Debian's chromium (never a browser Playwright downloads itself).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian's package) for the browser tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "==> chromium could not be installed: the browser tests will be skipped" >&2
+  else
+    echo "==> /usr/bin/chromium is missing (install Debian's chromium as root): the browser tests will be skipped" >&2
+  fi
+fi

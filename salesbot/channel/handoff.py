@@ -21,15 +21,18 @@ CUSTOMER_REQUEST = "customer_request"
 LLM_UNSURE = "llm_unsure"
 AUTO_RESUME = "auto_resume"
 OPERATOR_CRM = "operator_crm"  # an operator answered from amoCRM (salesbot/amocrm)
-DESK = "desk"  # a manager took the chat on the desk's pages
+DESK = "desk"  # a manager on the managers' page (the desk process): «Взять чат», «Вернуть боту», an answer there
 BY_BOT = "bot"
 # Pauses a person made: a reply the bot computed before them must not be sent after the manager's message.
 TAKEN_BY_PEOPLE = (MANAGER_TYPED, COMMAND, OPERATOR_CRM, DESK)
+# Changes made in a process without the Rasa mirror (the desk): the channel brings the tracker in line when the
+# customer writes next (a pause is applied there anyway; a resume must lift Rasa's ConversationPaused).
+CHANGED_ELSEWHERE = (DESK, OPERATOR_CRM)
 
 
 class PauseMirror(Protocol):
     async def paused(self, chat_id: str) -> None: ...
-    async def resumed(self, chat_id: str) -> None: ...
+    async def resumed(self, chat_id: str) -> None: ...  # idempotent: nothing when the mirror runs already
 
 
 class HandoffService:
@@ -77,9 +80,13 @@ class HandoffService:
         return True
 
     async def customer_wrote(self, chat_id: str) -> bool:
-        """The customer wrote: a pending reminder is cancelled. True when the chat is paused (no turn then)."""
+        """The customer wrote: a pending reminder is cancelled. True when the chat is paused (no turn then).
+        A chat resumed by a process without the mirror (the desk) gets its mirror brought in line first."""
         row = await asyncio.to_thread(self.storage.customer_wrote, chat_id, self.clock.now())
-        return await self.is_paused(chat_id, row)
+        paused = await self.is_paused(chat_id, row)
+        if not paused and row and row["reason"] in CHANGED_ELSEWHERE and self.mirror is not None:
+            await self.mirror.resumed(chat_id)
+        return paused
 
     async def taken_by_people(self, chat_id: str) -> bool:
         """Paused by a manager (typed or command): what the bot computed before must not be sent now. A pause

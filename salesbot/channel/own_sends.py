@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Iterable, Set
+from typing import Iterable, Optional, Set
 
 from salesbot.clock import Clock
 
@@ -37,13 +37,15 @@ class OwnSends:
         self.recent = RecentIds()
         self._writes: Set[asyncio.Task] = set()
 
-    def remember(self, chat_id: str, ids: Iterable[str]) -> None:
+    def remember(self, chat_id: str, ids: Iterable[str], text: Optional[str] = None,
+                 author: Optional[str] = None) -> None:
+        """`text` and `author` (None = the bot) are kept for the managers' page transcript."""
         ids = [i for i in ids if i]
         if not ids:
             return
         self.recent.add_all(ids)
         task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self.storage.remember_sent, chat_id, ids, self.clock.now()))
+            asyncio.to_thread(self.storage.remember_sent, chat_id, ids, self.clock.now(), text, author))
         self._writes.add(task)  # kept referenced until done; the turn does not wait for it
         task.add_done_callback(self._written)
 

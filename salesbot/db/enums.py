@@ -9,6 +9,11 @@ class OrderStatus(str, Enum):
     NEW = "NEW"
     NOTIFIED = "NOTIFIED"
     NOTIFY_FAILED = "NOTIFY_FAILED"
+    # set on the managers' page (revision 0006)
+    CONFIRMED = "CONFIRMED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
 
 
 class OutboxStatus(str, Enum):

@@ -18,8 +18,9 @@ class HandoffRepository:
         """Pause the bot in a chat. True when it was running before (a log row is written then)."""
         now = self.db.now() if now is None else now
         reason = as_text(reason)
-        # a person's message (typed on the phone, or an operator's from amoCRM): auto-resume counts from it
-        manager_typed = reason in (HandoffReason.MANAGER_TYPED.value, HandoffReason.OPERATOR_CRM.value)
+        # a person wrote (on the shop's phone, the managers' page or from amoCRM): auto-resume counts from now
+        manager_typed = reason in (HandoffReason.MANAGER_TYPED.value, HandoffReason.OPERATOR_CRM.value,
+                                   HandoffReason.DESK.value)
         with self.db.write() as connection:
             row = connection.execute(sa.select(handoffs).where(handoffs.c.chat_id == chat_id)).mappings().first()
             manager_at = now if manager_typed else (row["last_manager_at"] if row else None)

@@ -31,7 +31,9 @@ class MessageRepository:
             connection.execute(processed_messages.delete().where(
                 (processed_messages.c.chat_id == chat_id) & (processed_messages.c.id_message == id_message)))
 
-    def remember_sent(self, chat_id: str, ids: List[str], now: Optional[float] = None) -> None:
+    def remember_sent(self, chat_id: str, ids: List[str], now: Optional[float] = None, text: Optional[str] = None,
+                      author: Optional[str] = None) -> None:
+        """`text`: what was sent (the managers' transcript); `author`: None = the bot, `desk:<user>`..."""
         ids = [i for i in ids if i]
         if not ids:
             return
@@ -39,7 +41,7 @@ class MessageRepository:
         with self.db.write() as connection:
             for id_message in ids:
                 connection.execute(self.db.insert(sent_messages).values(
-                    id_message=id_message, chat_id=chat_id, at=at).on_conflict_do_nothing())
+                    id_message=id_message, chat_id=chat_id, at=at, text=text, author=author).on_conflict_do_nothing())
 
     def sent_ids_until(self, chat_id: str, until: float) -> List[str]:
         """The ids the bot recorded as sent to `chat_id` at or before `until`."""

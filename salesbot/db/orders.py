@@ -41,6 +41,16 @@ class OrderRepository:
             connection.execute(orders.update().where(orders.c.id == order_id).values(
                 status=OrderStatus(status).value, updated_at=self.db.now()))
 
+    def set_track_number(self, order_id: int, track_number: str) -> None:
+        with self.db.write() as connection:
+            connection.execute(orders.update().where(orders.c.id == order_id).values(
+                track_number=track_number, updated_at=self.db.now()))
+
+    def get(self, order_id: int) -> Optional[Dict[str, Any]]:
+        with self.db.read() as connection:
+            row = connection.execute(sa.select(orders).where(orders.c.id == order_id)).mappings().first()
+            return dict(row) if row else None
+
     def list(self, chat_id: Optional[str] = None) -> List[Dict[str, Any]]:
         query = sa.select(orders).order_by(orders.c.id)
         if chat_id:

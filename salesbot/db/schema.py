@@ -23,6 +23,10 @@ sent_messages = sa.Table(
     sa.Column("id_message", sa.String(128), primary_key=True),
     sa.Column("chat_id", sa.String(128), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+    # revision 0006: what was sent (the managers' page shows the transcript) and by whom (bot, desk:<user>)
+    sa.Column("text", sa.Text, nullable=True),
+    sa.Column("author", sa.String(64), nullable=True),
+    sa.Index("ix_sent_messages_chat_id", "chat_id"),
 )
 
 inbox = sa.Table(
@@ -58,6 +62,7 @@ orders = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),  # OrderStatus
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("track_number", sa.String(128), nullable=True),  # revision 0006: set when shipped
 )
 
 # -- outbox: every outgoing side effect, sent by the relay (salesbot/outbox.py) -------------------------------------
@@ -249,4 +254,24 @@ amocrm_connections = sa.Table(
     sa.Column("account_id", sa.String(64), primary_key=True),
     sa.Column("scope_id", sa.String(160), nullable=False),
     sa.Column("connected_at", sa.Float, nullable=False),
+)
+
+# -- the managers' page (revision 0006) ------------------------------------------------------------------------------
+desk_users = sa.Table(
+    "desk_users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id
+    sa.Column("role", sa.String(16), nullable=False),  # admin | manager
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_login_at", sa.Float, nullable=True),
+)
+
+desk_chat_reads = sa.Table(
+    "desk_chat_reads", metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("read_at", sa.Float, nullable=False),  # customer messages after this are unread
+    sa.Column("by", sa.String(64), nullable=False, server_default=""),
 )

@@ -5,6 +5,7 @@ Routes: `GET /health`; the notifications API (Bearer NOTIFY_API_TOKEN; off when 
 `POST /api/v1/notifications`, `GET /api/v1/notifications`, `GET /api/v1/notifications/{id}`,
 `POST /api/v1/notifications/{id}/retry`, and `POST /api/v1/notifications/status-webhook`, which takes a GREEN-API
 `outgoingMessageStatus` webhook body (the channel normally passes those on with `record_message_status`).
+The managers' page (login, chats, orders, notifications, handovers, users) is `salesbot/desk/pages`.
 """
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from salesbot.db import Repositories, open_database
+from salesbot.db import Repositories
+from salesbot.db.desk import DeskChatRepository, DeskUserRepository
 from salesbot.db.notifications import ALL_STATUSES
+from salesbot.desk.auth import FIRST_ADMIN, LoginLimiter, Sessions, ensure_first_admin, secret_key
 from salesbot.desk.config import DeskConfig, load_desk_config
+from salesbot.desk.pages import page_routes
+from salesbot.desk.pages.common import make_templates
 from salesbot.notify.phones import PhoneError, normalise_phone, phone_keys, region_of_country
 from salesbot.notify.service import NotificationService, Rejected, first_answer, parse_quiet_hours, present
 from salesbot.notify.status import record_message_status
@@ -34,6 +39,7 @@ from salesbot.notify.templates import CurrencyFormat, NotificationTemplates
 
 logger = logging.getLogger("salesbot.desk")
 MAX_PER_PAGE = 200
+FIRST_ADMIN_FILE = "desk-admin-password.txt"
 
 
 class Desk:
@@ -42,6 +48,12 @@ class Desk:
     def __init__(self, config: DeskConfig):
         self.config = config
         self.repos: Optional[Repositories] = None
+        self.handoff: Any = None
+        self.users: Any = None
+        self.chats: Any = None
+        self.sessions: Optional[Sessions] = None
+        self.templates: Any = None
+        self.login_limiter = LoginLimiter(config.login_attempts, config.login_window_seconds)
         self.service: Optional[NotificationService] = None
         self.relay_task: Optional[asyncio.Task] = None
         self.webhook_task: Optional[asyncio.Task] = None
@@ -51,8 +63,21 @@ class Desk:
         from salesbot.shop_profile import profile_or_documents
 
         config = self.config
-        db = open_database(config.settings.database_url)
-        self.repos = Repositories(db)
+        from salesbot.channel.handoff import HandoffService
+        from salesbot.clock import system_clock
+        from salesbot.storage import Storage
+
+        storage = Storage(config.settings.database_url)
+        self.repos = storage.repos
+        # no mirror here: the Rasa server brings its tracker in line when the customer writes next
+        self.handoff = HandoffService(storage, system_clock(), config.settings.handoff_auto_resume_minutes)
+        self.users = DeskUserRepository(storage.db)
+        self.chats = DeskChatRepository(storage.db)
+        self.sessions = Sessions(secret_key(config.secret_key, config.settings.runtime_dir))
+        self.templates = make_templates(config.settings.tz_name)
+        password = ensure_first_admin(self.users)
+        if password is not None:
+            self.announce_first_admin(password)
         # The same identity the bot speaks with: shop.yml, else what the shop's documents say (name, currency).
         profile = profile_or_documents(config.shop_profile_path or Path("shop.yml"),
                                        config.settings.knowledge_docs_dir)
@@ -69,6 +94,20 @@ class Desk:
         logger.info("desk: database ready, %d notification events from %s, phones of %s, quiet hours %s",
                     len(templates.templates), templates.source, ",".join(allowed),
                     f"{quiet.start}-{quiet.end}" if quiet else "off")
+
+    def announce_first_admin(self, password: str) -> None:
+        """The first admin's one-time password goes to a file only its owner reads (`make run` prints it once
+        and deletes it), never into a log."""
+        runtime_dir = self.config.settings.runtime_dir
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        path = runtime_dir / FIRST_ADMIN_FILE
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{FIRST_ADMIN} {password}\n")
+        logger.warning("desk: first start: created the user %r (admin); its one-time password is in %s "
+                       "(`make run` prints it); it must be changed at the first login", FIRST_ADMIN, path)
 
     async def start_handover_relay(self) -> None:
         """The handover methods' own relay: their retry schedule (5 attempts over hours) differs from messages'."""
@@ -124,7 +163,13 @@ class Desk:
 
         async def paced_send(item: Any) -> Optional[str]:
             await pace.wait()
-            return await message.send(item)
+            id_message = await message.send(item)
+            if id_message and self.repos is not None:  # its echo must never look like a manager typing
+                author = item.payload.get("author") or ("notification" if item.effect_key.startswith(
+                    "notification:") else None)
+                await asyncio.to_thread(self.repos.messages.remember_sent, item.target, [id_message], None,
+                                        item.payload.get("message"), author)
+            return id_message
 
         relay = OutboxRelay(self.repos.outbox, {GREENAPI_MESSAGE: Sender(paced_send, message.was_delivered)},
                             policy=RetryPolicy(base_seconds=self.config.retry_base_seconds),
@@ -444,6 +489,7 @@ def create_app(config: Optional[DeskConfig] = None) -> Starlette:
         Route("/api/v1/notifications/{id:int}/retry", retry_notification, methods=["POST"]),
         Route("/api/v1/handover/test-webhook", handover_test_webhook, methods=["POST"]),
         Route("/api/v1/handover/analytics", handover_analytics, methods=["GET"]),
+        *page_routes(),  # the managers' page (salesbot/desk/pages)
     ]
     from salesbot.amocrm.desk import install as install_amocrm  # POST /webhooks/amocrm/{scope_id} and its relay
 

@@ -41,6 +41,15 @@ class DeskConfig:
     handover_sms_to: str = ""
     handover_customer_choices: Tuple[str, ...] = ()  # ways the customer is asked to choose from (2+ = ask)
     handover_choice_wait_seconds: float = 300.0  # e-mail/SMS/webhook wait this long for the customer's choice
+    # the managers' page
+    secret_key: str = ""  # DESK_SECRET_KEY; unset = a random key kept in RUNTIME_DIR/desk_secret.key
+    rasa_url: str = "http://127.0.0.1:5005"  # the order in progress is read from Rasa's HTTP API ...
+    rasa_api_token: str = ""  # ... when RASA_API_TOKEN enables it
+    login_attempts: int = 5  # failed logins per client address (and per user name) ...
+    login_window_seconds: float = 300.0  # ... in this many seconds
+
+    def __repr__(self) -> str:  # never a secret in a repr
+        return f"DeskConfig(host={self.host!r}, port={self.port!r})"
 
     def handover_targets(self) -> "HandoverTargets":
         from salesbot.handover.requests import HandoverTargets
@@ -104,4 +113,9 @@ def load_desk_config(environ: Optional[Mapping[str, str]] = None) -> DeskConfig:
         handover_sms_to=get("HANDOVER_SMS_TO"),
         handover_customer_choices=parse_choices(get("HANDOVER_CUSTOMER_CHOICES")),
         handover_choice_wait_seconds=float(get("HANDOVER_CHOICE_WAIT_SECONDS", "300")),
+        secret_key=get("DESK_SECRET_KEY"),
+        rasa_url=get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+        rasa_api_token=get("RASA_API_TOKEN"),
+        login_attempts=int(get("DESK_LOGIN_ATTEMPTS", "5")),
+        login_window_seconds=float(get("DESK_LOGIN_WINDOW_SECONDS", "300")),
     )
