@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,7 @@ class Settings:
     retention_days: float = 30.0        # finished inbox/outbox rows, sent ids and logs older than this are pruned
     poll_max_attempts: int = 5          # a polled notification failing this often goes to the dead-letter table
     max_group_post_chars: int = 3000    # a post to the managers' group is cut to this
+    replica_id: str = "single"          # this Rasa process's name in the leases; unique per replica
 
     @property
     def green_api_configured(self) -> bool:
@@ -171,6 +173,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         retention_days=max(1.0, float(get("RETENTION_DAYS", "30"))),
         poll_max_attempts=max(1, int(get("POLL_MAX_ATTEMPTS", "5"))),
         max_group_post_chars=max(500, int(get("MAX_GROUP_POST_CHARS", "3000"))),
+        # a restarted process with the same name takes its chats back at once; replicas must differ (make cluster)
+        replica_id=get("REPLICA_ID", socket.gethostname() or "single")[:64],
     )
 
 

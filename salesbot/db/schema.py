@@ -39,6 +39,7 @@ inbox = sa.Table(
     sa.Column("done_at", sa.Float, nullable=True),
     sa.UniqueConstraint("chat_id", "id_message", name="uq_inbox_chat_message"),
     sa.Index("ix_inbox_status_id", "status", "id"),
+    sa.Index("ix_inbox_chat_status_id", "chat_id", "status", "id"),  # a chat's pending rows (revision 0007)
 )
 
 # -- orders ---------------------------------------------------------------------------------------------------
@@ -240,4 +241,13 @@ dead_letters = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_dead_letters_created_at", "created_at"),
+)
+
+# -- leases: who processes a chat's inbox, who polls GREEN-API, across replicas (revision 0007_replicas) ---------------
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(160), primary_key=True),  # "chat:<chatId>", "poller"
+    sa.Column("holder", sa.String(64), nullable=False),   # the replica (REPLICA_ID)
+    sa.Column("expires_at", sa.Float, nullable=False),    # wall-clock epoch; a dead holder's lease runs out
+    sa.Index("ix_leases_holder", "holder"),
 )
