@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Dict, List
 
@@ -28,72 +25,33 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_e2e import SCRIPT, Client, cpu_ms, normalize, percentile  # noqa: E402
 
-from devstack.stack import _descendants, free_port  # noqa: E402
+from devstack.cluster import Cluster  # noqa: E402
 
 CHATS = int(os.environ.get("BENCH_CHATS", "50"))
 PAUSE_SECONDS = 0.3   # between a chat's messages: the offered load is more than 2 cores process
 
 
 def machine_busy_ms() -> float:
-    """CPU time the whole machine spent busy so far (all cores, /proc/stat), in ms."""
+    """CPU time the whole machine spent busy so far (all cores, /proc/stat), in ms: other work included."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]
     return (sum(fields[:8]) - idle) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-class Cluster:
-    def __init__(self, replicas: int, folder: Path, model: str):
-        self.replicas = replicas
-        self.dir = folder / f"cluster-{replicas}"
-        self.ports = {"rasa": free_port(), "sandbox": free_port(), "desk": free_port()}
-        base = 20000 + (os.getpid() % 500) * 20 + replicas * 5
-        self.env = {**os.environ, "REPLICAS": str(replicas), "RASA_MODEL": model, "CLUSTER_DIR": str(self.dir),
-                    "RASA_PORT": str(self.ports["rasa"]), "SANDBOX_PORT": str(self.ports["sandbox"]),
-                    "DESK_PORT": str(self.ports["desk"]), "REPLICA_BASE_PORT": str(base),
-                    "ACTIONS_PORT": str(base + 10), "CLUSTER_DB": f"salesbot_bench_{uuid.uuid4().hex[:8]}",
-                    "REDIS_LOCK_DB": "3", "LOG_LEVEL": "WARNING"}
-        for name in ("GREEN_API_INSTANCE_ID", "GREEN_API_TOKEN", "GREEN_API_POLLING", "OPENAI_API_KEY", "DATABASE_URL"):
-            self.env.pop(name, None)
-        self.proc: subprocess.Popen = None  # type: ignore[assignment]
-
-    def start(self) -> "Cluster":
-        self.dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.dir.parent / f"cluster-{self.replicas}.log", "w")
-        self.proc = subprocess.Popen(["bash", "scripts/cluster.sh"], cwd=ROOT, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 400
-        while not (self.dir / "pids" / "ready").exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the {self.replicas}-replica cluster did not start: {log.name}")
-            time.sleep(1)
-        return self
-
-    @property
-    def sandbox(self) -> str:
-        return f"http://127.0.0.1:{self.ports['sandbox']}"
-
-    def pids(self) -> Dict[str, int]:
-        return {p.stem: int(p.read_text()) for p in (self.dir / "pids").glob("*.pid")}
-
-    def kill_9(self, name: str) -> None:
-        pid = self.pids()[name]
-        for each in [pid] + _descendants(pid):
+def service_cpu_ms() -> float:
+    """CPU time of every PostgreSQL and Redis process so far (shared with whatever else uses them), in ms."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
             try:
-                os.kill(each, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        db = self.env["CLUSTER_DB"]
-        for name in (db, f"{db}_tracker"):
-            subprocess.run(["dropdb", "--if-exists", "--force", "-h", os.environ.get("PGHOST", "127.0.0.1"),
-                            "-U", os.environ.get("PGUSER", "postgres"), name], capture_output=True)
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            if name.startswith(("postgres", "redis-server")):
+                fields = stat.rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 async def sequential(client: Client, chat: str) -> List[int]:
@@ -112,7 +70,7 @@ async def load(cluster: Cluster, client: Client, prefix: str, reference: List[st
     """CHATS chats talk at once; returns the figures of the phase."""
     pids = cluster.pids()
     cpu_before = {name: cpu_ms(pid) for name, pid in pids.items()}
-    busy_before = machine_busy_ms()
+    busy_before, services_before = machine_busy_ms(), service_cpu_ms()
 
     async def converse(index: int) -> str:
         chat_id = f"{prefix}{index:05d}@c.us"
@@ -122,16 +80,19 @@ async def load(cluster: Cluster, client: Client, prefix: str, reference: List[st
         return chat_id
 
     killed_at = None
+    cpu_at_death: Dict[str, float] = {}   # a killed process's CPU is gone from /proc: counted up to the kill
     talking = asyncio.gather(*(converse(i) for i in range(CHATS)))
     if kill_after:
         await asyncio.sleep(kill_after)
+        cpu_at_death["rasa-2"] = cpu_ms(pids["rasa-2"])
         cluster.kill_9("rasa-2")
         killed_at = time.time()
     chats = await talking
     for chat_id in chats:
         await client.wait_quiet(chat_id, len(reference), quiet=1.0, timeout=240)
-    cpu_used = {name: cpu_ms(pid) - cpu_before[name] for name, pid in pids.items() if name in cpu_before}
-    busy = machine_busy_ms() - busy_before
+    cpu_used = {name: (cpu_at_death[name] if name in cpu_at_death else cpu_ms(pid)) - cpu_before[name]
+                for name, pid in pids.items() if name in cpu_before}
+    busy, services = machine_busy_ms() - busy_before, service_cpu_ms() - services_before
     turns = CHATS * len(SCRIPT)
     chat_set = set(chats)
     deliveries = [d for d in await client.get("/sandbox/deliveries")
@@ -161,11 +122,13 @@ async def load(cluster: Cluster, client: Client, prefix: str, reference: List[st
                     latencies.append((times[position - 1] - start) * 1000)
     rasa_cpu = sum(v for k, v in cpu_used.items() if k.startswith("rasa-"))
     actions_cpu = sum(v for k, v in cpu_used.items() if k.startswith("actions-"))
+    rest_cpu = sum(v for k, v in cpu_used.items() if not k.startswith(("rasa-", "actions-")))
     return {"turns": turns, "elapsed": elapsed, "throughput": turns / elapsed, "lost": lost,
             "duplicated": duplicated, "out_of_order": out_of_order,
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 99) if latencies else float("nan"),
             "rasa_cpu": rasa_cpu / turns, "actions_cpu": actions_cpu / turns, "machine_cpu": busy / turns,
+            "rest_cpu": rest_cpu / turns, "services_cpu": services / turns,
             "recovered_after": (max(c["time"] for c in sends) - killed_at) if killed_at else 0.0}
 
 
@@ -173,8 +136,9 @@ def report(label: str, figures: Dict[str, float]) -> None:
     print(f"{label}: {figures['turns']:.0f} turns in {figures['elapsed']:.1f} s = {figures['throughput']:.1f} turns/s; "
           f"per turn p50 {figures['p50']:.0f} ms, p99 {figures['p99']:.0f} ms; "
           f"CPU per turn: Rasa {figures['rasa_cpu']:.1f} ms, actions {figures['actions_cpu']:.1f} ms, "
-          f"whole machine {figures['machine_cpu']:.1f} ms; lost {figures['lost']:.0f}, duplicated "
-          f"{figures['duplicated']:.0f}, chats out of order {figures['out_of_order']:.0f}", flush=True)
+          f"sandbox+desk+nginx {figures['rest_cpu']:.1f} ms, PostgreSQL+Redis {figures['services_cpu']:.1f} ms, "
+          f"whole machine {figures['machine_cpu']:.1f} ms (other work included); lost {figures['lost']:.0f}, "
+          f"duplicated {figures['duplicated']:.0f}, chats out of order {figures['out_of_order']:.0f}", flush=True)
 
 
 async def measure(cluster: Cluster, kill: bool) -> List[Dict[str, float]]:
