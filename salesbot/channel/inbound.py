@@ -196,7 +196,7 @@ class InboundRouter:
                 self._waiters[inbox_id] = waiter
             else:
                 waiter.set_result(None)
-        self.worker.submit(chat_id, (chat_id, inbox_id))
+        self.worker.submit(chat_id, (chat_id, inbox_id, waiter))
         return waiter
 
     def _resolve(self, inbox_id: Optional[int], error: Optional[BaseException] = None) -> None:
@@ -208,6 +208,20 @@ class InboundRouter:
         else:
             waiter.set_exception(error)
             waiter.exception()  # retrieved: the failure is logged where it happened
+
+    def _settle(self, waiter: "asyncio.Future[None]", inbox_id: Optional[int],
+                error: Optional[BaseException]) -> None:
+        """The end of a drain settles the waiter it was queued for (a redelivery may have registered a newer one
+        for the same row meanwhile: that one waits for its own drain)."""
+        if inbox_id is not None and self._waiters.get(inbox_id) is waiter:
+            del self._waiters[inbox_id]
+        if waiter.done():
+            return
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+            waiter.exception()
 
     async def _duplicate(self, message: InboundMessage) -> "asyncio.Future[None]":
         """A copy of a stored message. One that is still RECEIVED (queued, or its processing failed) gets its
@@ -228,10 +242,10 @@ class InboundRouter:
         return await asyncio.to_thread(self.storage.repos.leases.acquire, chat_lease(chat_id), self.replica_id,
                                        self.lease_seconds)
 
-    async def _drain(self, trigger: Tuple[str, Optional[int]]) -> None:
+    async def _drain(self, trigger: Tuple[str, Optional[int], "asyncio.Future[None]"]) -> None:
         """Process the chat's RECEIVED rows in order while holding its lease; then release it and look once more
         (a row another replica stored while we held the lease could not be taken by it)."""
-        chat_id, inbox_id = trigger
+        chat_id, inbox_id, waiter = trigger
         failed: Dict[int, BaseException] = {}   # rows that failed in this drain: left RECEIVED for a later retry
         try:
             while await self._hold(chat_id):
@@ -245,9 +259,9 @@ class InboundRouter:
                 if all(row["id"] in failed for row in left):
                     break
         except Exception as exc:
-            self._resolve(inbox_id, exc)
+            self._settle(waiter, inbox_id, exc)
             raise
-        self._resolve(inbox_id, failed.get(inbox_id) if inbox_id is not None else None)
+        self._settle(waiter, inbox_id, failed.get(inbox_id) if inbox_id is not None else None)
 
     async def _process_pending(self, chat_id: str, failed: Dict[int, BaseException]) -> bool:
         """The chat's RECEIVED rows, oldest first, until none is left; True when the lease was lost meanwhile."""
