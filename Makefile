@@ -1,9 +1,16 @@
 # The two commands of the README are `make run` and `make test`; the rest are for conversation designers.
 SHELL := /bin/bash
-.PHONY: run test lint setup train validate bench shop knowledge retrieval clean
+REPLICAS ?= 2
+.PHONY: run test lint setup train validate bench shop knowledge retrieval clean cluster bench-cluster
 
 run:        ## set up, train if needed, start sandbox + action server + Rasa server
 	bash scripts/run.sh
+
+cluster:    ## several Rasa replicas (REPLICAS=2) behind nginx on :5005, PostgreSQL + Redis; README "Several replicas"
+	REPLICAS=$(REPLICAS) bash scripts/cluster.sh
+
+bench-cluster: ## the same 50-chat load on 1 and on 2 replicas, then a kill -9 of one (figures printed)
+	bash scripts/setup.sh && . scripts/common.sh && RASA_MODEL="$${RASA_MODEL:-$$(bash scripts/train.sh)}" "$$ACTIONS_VENV/bin/python" bench/bench_cluster.py
 
 test:       ## set up and run every test
 	bash scripts/test.sh

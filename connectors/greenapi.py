@@ -35,6 +35,7 @@ from salesbot.channel.own_sends import OwnSends, RecentIds  # noqa: F401  (Recen
 from salesbot.channel.poller import DEAD_LETTER_SOURCE, Poller
 from salesbot.channel.scheduler import Pruner, run_periodically
 from salesbot.clock import Clock, system_clock
+from salesbot.db.leases import POLLER
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig, GreenApiError
 from salesbot.greenapi.webhooks import TRUNCATED_NOTICE, InboundMessage, WebhookError, parse_webhook
 from salesbot.handover.requests import process_choices
@@ -140,7 +141,8 @@ class GreenAPIOutput(OutputChannel):
             return
         ids = [i for i in (result if isinstance(result, list) else [result]) if i]
         self.delivered.append(description)
-        self.own_sends.remember(recipient_id, ids, sent_text(kind, payload))  # its echo must never pause the chat
+        # its echo must never pause the chat, whichever replica receives it: in the database before going on
+        await self.own_sends.remember_now(recipient_id, ids, sent_text(kind, payload))
         if kind == "text":
             self.sent_texts.append(payload["message"])
         logger.info("chat=%s sent %s id=%s", recipient_id, kind, ",".join(i for i in ids if i))
@@ -397,7 +399,8 @@ class GreenAPIInput(InputChannel):
 
                 mirror = AmocrmMirror(self.storage.repos, skip_chat=commands.is_manager_chat)
             self._router = InboundRouter(self.storage, self.handoff, commands, nudges, self.own_sends, conversation,
-                                         contact_choices, choice_wait_seconds, mirror=mirror)
+                                         contact_choices, choice_wait_seconds, mirror=mirror,
+                                         replica_id=self.settings.replica_id)
         return self._router
 
     async def enqueue_nudge(self, chat_id: str, text: str) -> None:
@@ -421,8 +424,8 @@ class GreenAPIInput(InputChannel):
         async def send(item):
             id_message = await sender.send(item)
             if id_message:
-                self.own_sends.remember(item.target, [id_message], sent_text(item.kind, item.payload),
-                                        item.payload.get("author"))
+                await self.own_sends.remember_now(item.target, [id_message], sent_text(item.kind, item.payload),
+                                                  item.payload.get("author"))
             return id_message
 
         return Sender(send, sender.was_delivered, sender.idempotent, sender.drop_reason)
@@ -485,6 +488,7 @@ class GreenAPIInput(InputChannel):
                     logger.info("%d messages received before the restart and not finished: queued again", replayed)
             finally:
                 self._replayed.set()
+            self._background.append(asyncio.create_task(router.maintain()))   # leases and the orphan sweep
             self._background.append(asyncio.create_task(self.outbox_relay().run(self._relay_stop)))
             if self.settings.amocrm_enabled:
                 from salesbot.amocrm.relay import amojo_relay
@@ -496,8 +500,16 @@ class GreenAPIInput(InputChannel):
                                  Pruner(self.storage, self.clock, self.settings.retention_days))))
             if self.settings.green_api_polling:
                 dead_letters = self.storage.repos.dead_letters
-                poller = Poller(self.client, router.accept, max_attempts=self.settings.poll_max_attempts,
-                                dead_letter=lambda *args: dead_letters.add(DEAD_LETTER_SOURCE, *args))
+                leases, replica = self.storage.repos.leases, self.settings.replica_id
+                receive_timeout = 20
+
+                async def hold_poller_lease() -> bool:   # one replica polls at a time; a dead one's lease runs out
+                    return await asyncio.to_thread(leases.acquire, POLLER, replica, 2 * receive_timeout + 10)
+
+                poller = Poller(self.client, router.accept, receive_timeout=receive_timeout,
+                                max_attempts=self.settings.poll_max_attempts,
+                                dead_letter=lambda *args: dead_letters.add(DEAD_LETTER_SOURCE, *args),
+                                hold_lease=hold_poller_lease)
                 self._background.append(asyncio.create_task(poller.run_forever()))
                 logger.info("GREEN-API polling started")
 

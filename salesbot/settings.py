@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,7 @@ class Settings:
     retention_days: float = 30.0        # finished inbox/outbox rows, sent ids and logs older than this are pruned
     poll_max_attempts: int = 5          # a polled notification failing this often goes to the dead-letter table
     max_group_post_chars: int = 3000    # a post to the managers' group is cut to this
+    replica_id: str = "single"          # this Rasa process's name in the leases; unique per replica
     # the amoCRM Chats API ("amojo") mirror: on when the channel id and secret are set
     amocrm_amojo_url: str = DEFAULT_AMOCRM_AMOJO_URL
     amocrm_channel_id: str = ""
@@ -195,6 +197,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         amocrm_retry_base_seconds=max(0.05, float(get("AMOCRM_RETRY_BASE_SECONDS", "2"))),
         amocrm_retry_cap_seconds=max(0.1, float(get("AMOCRM_RETRY_CAP_SECONDS", "60"))),
         amocrm_timeout_seconds=max(1.0, float(get("AMOCRM_TIMEOUT_SECONDS", "15"))),
+        # a restarted process with the same name takes its chats back at once; replicas must differ (make cluster)
+        replica_id=get("REPLICA_ID", socket.gethostname() or "single")[:64],
     )
 
 

@@ -30,13 +30,13 @@ def database_url(request, tmp_path):
 def test_a_fresh_database_gets_the_newest_schema(database_url):
     engine = create_engine(database_url)
     try:
-        assert migrate.upgrade_to_head(engine) == migrate.head_revision() == "0006_desk_users"
+        assert migrate.upgrade_to_head(engine) == migrate.head_revision() == "0007_replicas"
         with engine.connect() as connection:
             inspector = sa.inspect(connection)
             for table in metadata.sorted_tables:
                 assert {c["name"] for c in inspector.get_columns(table.name)} == set(table.columns.keys())
             assert {"uq_inbox_chat_message"} <= {c["name"] for c in inspector.get_unique_constraints("inbox")}
-            assert migrate.current_revision(connection) == "0006_desk_users"
+            assert migrate.current_revision(connection) == "0007_replicas"
     finally:
         engine.dispose()
 
@@ -59,8 +59,8 @@ def test_two_processes_starting_at_once_migrate_once(database_url, tmp_path):
                                   text=True) for _ in range(3)]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
-    assert [out.strip() for out, _ in outputs] == ["0006_desk_users"] * 3
-    migrated = [err for _, err in outputs if "migrated from 0001 to 0006_desk_users" in err]
+    assert [out.strip() for out, _ in outputs] == ["0007_replicas"] * 3
+    migrated = [err for _, err in outputs if "migrated from 0001 to 0007_replicas" in err]
     assert len(migrated) == 1, outputs  # one did the work, the others found it done
     db_migration_check.check_upgraded(database_url)
 

@@ -13,13 +13,21 @@ it DONE as soon as the turn's result is recorded (Rasa saved the turn). `replay`
 are taken) submits the RECEIVED rows again in their order per chat; a row whose turn Rasa had already saved
 (a crash between the save and DONE) is only marked DONE, and a turn whose replies partly went out before the crash
 is run again without sending those replies a second time (`Conversation.delivered_before_crash`).
+
+Several replicas over one database: whichever replica stores a message, the chat's messages are processed by one
+replica at a time, in inbox order, once. The processor holds the chat's lease (`salesbot.db.leases`) and drains
+the chat's RECEIVED rows from the database, not only those it received itself; after releasing it looks once
+more, so a row stored by another replica while the lease was still held is never stranded. A replica that dies
+(kill -9) keeps its leases only until they run out; then `sweep` (every replica runs it) finds the chats with
+RECEIVED rows that nobody holds and drains them, the unfinished turn replayed as after a restart. In the
+single-process default the same code runs over SQLite.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Dict, List, Optional, Protocol, Sequence, Set
+from typing import Any, Awaitable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from salesbot.amocrm import HOOK_KIND
 from salesbot.channel.commands import ManagerCommands
@@ -28,6 +36,7 @@ from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.worker import ChatWorker
 from salesbot.db.enums import InboxStatus
+from salesbot.db.leases import chat_lease
 from salesbot.greenapi.webhooks import NON_TEXT_REPLY, RESEND_REPLY, InboundMessage, WebhookError, parse_webhook
 from salesbot.handover.choices import ACKNOWLEDGEMENTS
 from salesbot.handover.requests import record_customer_choice
@@ -59,6 +68,9 @@ class Conversation(Protocol):
 
 MAX_ATTEMPTS = 3  # a message whose processing failed this often is FAILED, not replayed at every start
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # a turn that may be run again waits for these, the chat with it
+LEASE_SECONDS = 15.0   # a chat's lease: renewed before every message and by `maintain` while held
+SWEEP_GRACE_SECONDS = 2.0   # a RECEIVED row this old that no replica holds is picked up by the sweep
+OWN_SEND_GRACE_SECONDS = 1.0   # an unknown "typed" echo while another replica runs the chat's turn: look again
 
 
 class RetryTurn(Exception):
@@ -74,8 +86,9 @@ class RetryTurn(Exception):
 class _Item:
     message: InboundMessage
     inbox_id: Optional[int] = None
-    replayed: bool = False  # taken from the inbox at start-up: it may have been (partly) processed before
+    replayed: bool = False  # it may have been (partly) processed before: a restart, a dead replica, a failure
     paused_now: bool = False  # a manager's message whose pause was applied at accept
+    row: Optional[Dict[str, Any]] = None  # its inbox row
 
 
 def record_status_webhook(storage: Any, body: Any) -> None:
@@ -99,9 +112,12 @@ class Mirror(Protocol):
 class InboundRouter:
     def __init__(self, storage, handoff: HandoffService, commands: ManagerCommands, nudges: NudgeScheduler,
                  own_sends: OwnSends, conversation: Conversation, contact_choices: Sequence[str] = (),
-                 choice_wait_seconds: float = 300.0, mirror: Optional[Mirror] = None):
+                 choice_wait_seconds: float = 300.0, mirror: Optional[Mirror] = None,
+                 replica_id: str = "single", lease_seconds: float = LEASE_SECONDS):
         self.storage = storage
         self.mirror = mirror
+        self.replica_id = replica_id  # the lease holder's name: one per process that serves the chats
+        self.lease_seconds = lease_seconds
         # HANDOVER_CUSTOMER_CHOICES: a paused chat's next messages may answer «как вам удобнее»
         self.contact_choices = tuple(contact_choices)
         self.choice_wait_seconds = choice_wait_seconds
@@ -110,10 +126,11 @@ class InboundRouter:
         self.nudges = nudges
         self.own_sends = own_sends
         self.conversation = conversation
-        self.worker = ChatWorker(self._process)
+        self.worker = ChatWorker(self._drain)
         self.retry_delays = RETRY_DELAYS
-        self._queued: Set[int] = set()  # inbox ids queued or in process here
-        self._rows: Dict[int, Dict[str, Any]] = {}  # inbox rows of replayed items (their attempts before)
+        self._waiters: Dict[int, "asyncio.Future[None]"] = {}  # inbox id -> resolved when it was handled
+        self._paused_at_accept: Set[int] = set()  # manager messages whose pause was applied when they came
+        self._replaying: Set[int] = set()  # rows found at start-up: they may have been processed before
 
     async def accept(self, message: InboundMessage) -> Optional[Awaitable[None]]:
         """Take a parsed notification: store it (RECEIVED) and queue it; returns what completes when it was
@@ -133,56 +150,173 @@ class InboundRouter:
             return await self._duplicate(message)
         logger.info("webhook %s chat=%s id=%s kind=%s stored inbox=%s", message.type_webhook, message.chat_id,
                     message.id_message, message.kind, inbox_id)
-        item = _Item(message, inbox_id)
         if message.kind == "manager" and not message.is_group:
             if not await self._manager_typed(message):
-                await self._done(item)
+                await self._done(_Item(message, inbox_id))
                 return None
-            item.paused_now = True
-        return self._submit(item)
+            self._paused_at_accept.add(inbox_id)
+        return self._trigger(message.chat_id, inbox_id)
 
     async def replay(self) -> int:
-        """Queue the inbox's RECEIVED rows again, oldest first (so in order per chat). Call before new
-        notifications are accepted. Returns how many were queued."""
+        """Drain every chat with RECEIVED rows (at start-up, before new notifications are accepted); a chat that
+        another live replica holds is left to it. Returns how many rows were waiting."""
         rows = await asyncio.to_thread(self.storage.repos.inbox.received, 1000, None, HOOK_KIND)
+        chats: Dict[str, None] = {}
         for row in rows:
-            try:
-                message = parse_webhook(row["body"])
-            except WebhookError as exc:
-                await asyncio.to_thread(self.storage.repos.inbox.failed, row["id"], f"unreadable: {exc}")
-                continue
-            logger.info("chat=%s id=%s inbox=%s replayed after a restart", message.chat_id, message.id_message,
-                        row["id"])
-            self._submit(_Item(message, row["id"], replayed=True), row)
+            self._replaying.add(row["id"])
+            chats.setdefault(row["chat_id"], None)
+        for chat_id in chats:
+            logger.info("chat=%s has messages received before the restart: drained", chat_id)
+            self._trigger(chat_id, None)
         return len(rows)
 
-    def _submit(self, item: _Item, row: Optional[Dict[str, Any]] = None) -> "asyncio.Future[None]":
-        assert item.inbox_id is not None
-        self._queued.add(item.inbox_id)
-        if row is not None:
-            self._rows[item.inbox_id] = row
-        return self.worker.submit(item.message.chat_id, item)
+    async def sweep(self) -> int:
+        """Drain the chats whose RECEIVED rows nobody holds (their replica died, or a row slipped past a
+        release); returns how many chats were taken up."""
+        before = self.storage.db.now() - SWEEP_GRACE_SECONDS
+        chats = await asyncio.to_thread(self.storage.repos.leases.orphaned_chats, before, 500, HOOK_KIND)
+        taken = 0
+        for chat_id in chats:
+            if not self.worker.has_work(chat_id):
+                logger.info("chat=%s has messages nobody processes: taken up by %s", chat_id, self.replica_id)
+                self._trigger(chat_id, None)
+                taken += 1
+        return taken
+
+    async def maintain(self, interval_seconds: float = 2.0) -> None:
+        """Forever: renew this replica's leases (a long turn keeps its chat) and sweep for orphaned chats."""
+        while True:
+            try:
+                await asyncio.to_thread(self.storage.repos.leases.renew_all, self.replica_id, self.lease_seconds)
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("lease upkeep failed")
+            await asyncio.sleep(interval_seconds)
+
+    def _trigger(self, chat_id: str, inbox_id: Optional[int]) -> "asyncio.Future[None]":
+        """Queue a drain of the chat; the future resolves when `inbox_id` was handled here, or when the drain
+        found it in another replica's hands."""
+        waiter: "asyncio.Future[None]"
+        if inbox_id is not None and inbox_id in self._waiters:
+            waiter = self._waiters[inbox_id]
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            if inbox_id is not None:
+                self._waiters[inbox_id] = waiter
+            else:
+                waiter.set_result(None)
+        self.worker.submit(chat_id, (chat_id, inbox_id, waiter))
+        return waiter
+
+    def _resolve(self, inbox_id: Optional[int], error: Optional[BaseException] = None) -> None:
+        waiter = self._waiters.pop(inbox_id, None) if inbox_id is not None else None
+        if waiter is None or waiter.done():
+            return
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+            waiter.exception()  # retrieved: the failure is logged where it happened
+
+    def _settle(self, waiter: "asyncio.Future[None]", inbox_id: Optional[int],
+                error: Optional[BaseException]) -> None:
+        """The end of a drain settles the waiter it was queued for (a redelivery may have registered a newer one
+        for the same row meanwhile: that one waits for its own drain)."""
+        if inbox_id is not None and self._waiters.get(inbox_id) is waiter:
+            del self._waiters[inbox_id]
+        if waiter.done():
+            return
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+            waiter.exception()
 
     async def _duplicate(self, message: InboundMessage) -> "asyncio.Future[None]":
-        """A copy of a stored message. One that is still RECEIVED and queued nowhere (its processing failed)
-        is queued again; otherwise it is skipped."""
+        """A copy of a stored message. One that is still RECEIVED (queued, or its processing failed) gets its
+        chat drained; otherwise it is skipped."""
         row = await asyncio.to_thread(self.storage.repos.inbox.get, message.chat_id, message.id_message)
-        if row is not None and row["status"] == InboxStatus.RECEIVED and row["id"] not in self._queued \
-                and row["attempts"] > 0:
-            logger.info("webhook %s chat=%s id=%s redelivered after a failure: processed again",
-                        message.type_webhook, message.chat_id, message.id_message)
-            return self._submit(_Item(message, row["id"], replayed=True), row)
+        if row is not None and row["status"] == InboxStatus.RECEIVED:
+            logger.info("webhook %s chat=%s id=%s redelivered while not yet processed", message.type_webhook,
+                        message.chat_id, message.id_message)
+            return self._trigger(message.chat_id, row["id"])
         logger.info("webhook %s chat=%s id=%s duplicate, skipped", message.type_webhook, message.chat_id,
                     message.id_message)
         skipped: asyncio.Future = asyncio.get_running_loop().create_future()
         skipped.set_result(None)
         return skipped
 
+    async def _hold(self, chat_id: str) -> bool:
+        """Take or renew the chat's lease; False when another replica holds it."""
+        return await asyncio.to_thread(self.storage.repos.leases.acquire, chat_lease(chat_id), self.replica_id,
+                                       self.lease_seconds)
+
+    async def _drain(self, trigger: Tuple[str, Optional[int], "asyncio.Future[None]"]) -> None:
+        """Process the chat's RECEIVED rows in order while holding its lease; then release it and look once more
+        (a row another replica stored while we held the lease could not be taken by it)."""
+        chat_id, inbox_id, waiter = trigger
+        failed: Dict[int, BaseException] = {}   # rows that failed in this drain: left RECEIVED for a later retry
+        try:
+            while await self._hold(chat_id):
+                try:
+                    lost = await self._process_pending(chat_id, failed)
+                finally:
+                    await asyncio.to_thread(self.storage.repos.leases.release, chat_lease(chat_id), self.replica_id)
+                if lost:
+                    break
+                left = await asyncio.to_thread(self.storage.repos.inbox.pending, chat_id, len(failed) + 1,
+                                              HOOK_KIND)
+                if all(row["id"] in failed for row in left):
+                    break
+        except Exception as exc:
+            self._settle(waiter, inbox_id, exc)
+            raise
+        self._settle(waiter, inbox_id, failed.get(inbox_id) if inbox_id is not None else None)
+
+    async def _process_pending(self, chat_id: str, failed: Dict[int, BaseException]) -> bool:
+        """The chat's RECEIVED rows, oldest first, until none is left; True when the lease was lost meanwhile."""
+        while True:
+            rows = [row for row in await asyncio.to_thread(self.storage.repos.inbox.pending, chat_id, 50, HOOK_KIND)
+                    if row["id"] not in failed]
+            if not rows:
+                return False
+            for row in rows:
+                if not await self._hold(chat_id):   # it ran out (a stall longer than the lease): stop here
+                    logger.warning("chat=%s lease lost by %s: left to its new holder", chat_id, self.replica_id)
+                    return True
+                item = await self._item(row)
+                if item is None:
+                    continue
+                try:
+                    await self._process(item)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # one bad message must not stop the chat
+                    logger.exception("chat=%s id=%s processing failed", chat_id, item.message.id_message)
+                    failed[row["id"]] = exc
+                self._resolve(row["id"], failed.get(row["id"]))
+
+    async def _item(self, row: Dict[str, Any]) -> Optional[_Item]:
+        try:
+            message = parse_webhook(row["body"])
+        except WebhookError as exc:
+            await asyncio.to_thread(self.storage.repos.inbox.failed, row["id"], f"unreadable: {exc}")
+            self._resolve(row["id"])
+            return None
+        replayed = row["attempts"] > 0 or row["id"] in self._replaying
+        if replayed:
+            logger.info("chat=%s id=%s inbox=%s taken up again (attempts before: %d)", message.chat_id,
+                        message.id_message, row["id"], row["attempts"])
+        return _Item(message, row["id"], replayed=replayed, paused_now=row["id"] in self._paused_at_accept,
+                     row=row)
+
     async def _manager_typed(self, message: InboundMessage) -> bool:
         """Someone typed on the shop's phone: pause now. True when the text is to be recorded in the chat."""
         if self.commands.is_manager_chat(message.chat_id):
             return False
-        if await self.own_sends.is_own(message.id_message):
+        if await self.own_sends.is_own(message.id_message) or await self._own_send_in_flight(message):
             logger.info("chat=%s id=%s is the bot's own send reported as typed: ignored", message.chat_id,
                         message.id_message)
             return False
@@ -191,6 +325,15 @@ class InboundRouter:
         logger.info("chat=%s id=%s manager typed: %s", message.chat_id, message.id_message,
                     "bot paused" if paused else "already paused")
         return True
+
+    async def _own_send_in_flight(self, message: InboundMessage) -> bool:
+        """Another replica is running this chat's turn: the echo of its send may come here before that replica
+        has written the id down (it learns the id only when the send returns). Look again after a moment."""
+        holder = await asyncio.to_thread(self.storage.repos.leases.holder, chat_lease(message.chat_id))
+        if holder in ("", self.replica_id):
+            return False
+        await asyncio.sleep(OWN_SEND_GRACE_SECONDS)
+        return await self.own_sends.is_own(message.id_message)
 
     async def _done(self, item: _Item) -> None:
         if item.inbox_id is not None:
@@ -214,8 +357,8 @@ class InboundRouter:
         else:
             await self._done(item)
         finally:
-            self._queued.discard(item.inbox_id)
-            self._rows.pop(item.inbox_id, None)
+            self._paused_at_accept.discard(item.inbox_id)
+            self._replaying.discard(item.inbox_id)
 
     async def _recorded_before(self, message: InboundMessage) -> bool:
         check = getattr(self.conversation, "already_recorded", None)
@@ -292,7 +435,7 @@ class InboundRouter:
         already_sent: List[str] = []
         if item.replayed:
             find = getattr(self.conversation, "delivered_before_crash", None)
-            row = self._rows.get(item.inbox_id or 0)
+            row = item.row
             if find is not None and row is not None and row["attempts"] > 0:
                 already_sent = await find(message, row)
         if already_sent:

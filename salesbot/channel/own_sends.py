@@ -29,7 +29,8 @@ class RecentIds:
 
 
 class OwnSends:
-    """In memory at once (the echo may arrive before the database write) and in the database (after a restart)."""
+    """In memory at once (the echo may arrive before the database write) and in the database (after a restart, and
+    for the other replicas: `remember_now` waits for that write)."""
 
     def __init__(self, storage, clock: Clock):
         self.storage = storage
@@ -48,6 +49,20 @@ class OwnSends:
             asyncio.to_thread(self.storage.remember_sent, chat_id, ids, self.clock.now(), text, author))
         self._writes.add(task)  # kept referenced until done; the turn does not wait for it
         task.add_done_callback(self._written)
+
+    async def remember_now(self, chat_id: str, ids: Iterable[str], text: Optional[str] = None,
+                           author: Optional[str] = None) -> None:
+        """Remember ids and wait for the database write: another replica may receive the echo, and it only sees
+        the database. A failed write is logged, never raised (the message went out; the turn must not re-run).
+        `text` and `author` (None = the bot) are kept for the managers' page transcript."""
+        ids = [i for i in ids if i]
+        if not ids:
+            return
+        self.recent.add_all(ids)
+        try:
+            await asyncio.to_thread(self.storage.remember_sent, chat_id, ids, self.clock.now(), text, author)
+        except Exception as exc:
+            logger.error("chat=%s remembering sent ids failed: %s", chat_id, exc)
 
     def _written(self, task: asyncio.Task) -> None:
         self._writes.discard(task)

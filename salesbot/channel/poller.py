@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 Accept = Callable[[InboundMessage], Awaitable[Optional[Awaitable[Any]]]]
 # dead_letter(receipt_id, body, error, attempts): keep what was taken off the queue (the dead-letter table)
 DeadLetter = Callable[[Optional[str], Any, str, int], None]
+# hold_lease() -> True while this replica is the one poller (several replicas poll one instance's queue)
+HoldLease = Callable[[], Awaitable[bool]]
+LEASE_WAIT_SECONDS = 5.0   # a replica that is not the poller looks again this often (it takes over a dead one's)
 
 DEAD_LETTER_SOURCE = "polling"
 MAX_TRACKED_FAILURES = 1000   # failure counts kept in memory; a notification received again is at the front
@@ -29,7 +32,8 @@ def _log_failure(done: "asyncio.Future[None]") -> None:
 
 class Poller:
     def __init__(self, client, accept: Accept, receive_timeout: int = 20, sleep=asyncio.sleep,
-                 dead_letter: Optional[DeadLetter] = None, max_attempts: int = 5):
+                 dead_letter: Optional[DeadLetter] = None, max_attempts: int = 5,
+                 hold_lease: Optional[HoldLease] = None):
         self.client = client
         self.accept = accept
         self.receive_timeout = receive_timeout
@@ -37,6 +41,8 @@ class Poller:
         self.dead_letter = dead_letter
         self.max_attempts = max(1, max_attempts)
         self.failures: Dict[Any, int] = {}   # receiptId -> failed attempts so far
+        self.hold_lease = hold_lease
+        self.polling = False   # this replica holds the poller's lease (or needs none)
 
     async def _bury(self, receipt_id: Any, body: Any, error: str, attempts: int) -> None:
         logger.warning("polled notification %s moved to the dead letters after %d attempt(s): %s", receipt_id,
@@ -88,6 +94,14 @@ class Poller:
         backoff = 1.0
         while True:
             try:
+                if self.hold_lease is not None:
+                    holding = await self.hold_lease()
+                    if holding != self.polling:
+                        logger.info("GREEN-API polling %s here", "taken up" if holding else "left to another replica")
+                        self.polling = holding
+                    if not holding:
+                        await self.sleep(LEASE_WAIT_SECONDS)
+                        continue
                 processed = await self.poll_once()
                 backoff = 1.0
                 if not processed:

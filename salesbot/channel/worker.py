@@ -24,9 +24,14 @@ class ChatWorker:
         self.idle_seconds = idle_seconds
         self._queues: Dict[str, "asyncio.Queue[Tuple[Any, asyncio.Future]]"] = {}
         self._tasks: Dict[str, asyncio.Task] = {}
+        self._unfinished: Dict[str, int] = {}   # items queued or being handled, per chat
 
     def active_chats(self) -> int:
         return len(self._tasks)
+
+    def has_work(self, chat_id: str) -> bool:
+        """Something of the chat is queued or being handled here."""
+        return self._unfinished.get(chat_id, 0) > 0
 
     def submit(self, chat_id: str, item: Any) -> "asyncio.Future[None]":
         """Queue `item` behind the chat's earlier items. The future resolves when it was handled (with the
@@ -37,6 +42,7 @@ class ChatWorker:
             queue = self._queues[chat_id] = asyncio.Queue()
             self._tasks[chat_id] = asyncio.create_task(self._run(chat_id, queue))
         queue.put_nowait((item, done))
+        self._unfinished[chat_id] = self._unfinished.get(chat_id, 0) + 1
         return done
 
     async def _run(self, chat_id: str, queue: "asyncio.Queue[Tuple[Any, asyncio.Future]]") -> None:
@@ -64,6 +70,11 @@ class ChatWorker:
                     done.exception()  # retrieved: an unawaited failure is already logged above
             finally:
                 queue.task_done()
+                left = self._unfinished.get(chat_id, 1) - 1
+                if left > 0:
+                    self._unfinished[chat_id] = left
+                else:
+                    self._unfinished.pop(chat_id, None)
 
     async def join(self) -> None:
         """Wait until every queued item was handled (for tests and a graceful stop)."""
@@ -76,3 +87,4 @@ class ChatWorker:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
         self._queues.clear()
+        self._unfinished.clear()

@@ -19,6 +19,7 @@ from salesbot.db.enums import (
 )
 from salesbot.db.handoffs import HandoffRepository
 from salesbot.db.handovers import HandoverRepository
+from salesbot.db.leases import LeaseRepository
 from salesbot.db.llm_calls import LlmCallRepository
 from salesbot.db.messages import InboxRepository, MessageRepository
 from salesbot.db.migrate import upgrade_to_head
@@ -54,13 +55,15 @@ class Repositories:
         self.handovers = HandoverRepository(db)
         self.retention = RetentionRepository(db)
         self.dead_letters = DeadLetterRepository(db)
+        self.leases = LeaseRepository(db)
 
 
 __all__ = [
     "DEFAULT_DATABASE_URL", "AttemptOutcome", "Database", "DeadLetterRepository",
     "HandoffAction", "HandoffReason", "HandoffRepository",
     "HandoverRepository",
-    "InboxRepository", "InboxStatus", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
+    "InboxRepository", "InboxStatus",
+    "LeaseRepository", "LlmCallRepository", "LlmOutcome", "MessageRepository", "NotificationRepository",
     "NotificationStatus", "NudgeRepository", "OptOutRepository", "OptOutState",
     "NudgeStatus", "OrderRepository", "OrderStatus", "OutboxRepository", "OutboxStatus", "Repositories",
     "RetentionRepository",

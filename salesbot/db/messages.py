@@ -110,6 +110,16 @@ class InboxRepository:
         with self.db.read() as connection:
             return [_decoded(row) for row in connection.execute(query).mappings()]
 
+    def pending(self, chat_id: str, limit: int = 50, exclude_kind: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The chat's RECEIVED notifications, oldest first, bodies decoded (but those of `exclude_kind`, which
+        another process handles)."""
+        query = sa.select(inbox).where((inbox.c.chat_id == chat_id) & (inbox.c.status == InboxStatus.RECEIVED.value)
+                                       ).order_by(inbox.c.id).limit(limit)
+        if exclude_kind is not None:
+            query = query.where(inbox.c.kind != exclude_kind)
+        with self.db.read() as connection:
+            return [_decoded(row) for row in connection.execute(query).mappings()]
+
     def previous_done_at(self, chat_id: str, before_id: int) -> Optional[float]:
         """When the chat's last message stored before `before_id` was finished (None: there is none)."""
         query = sa.select(sa.func.max(inbox.c.done_at)).where(

@@ -43,6 +43,7 @@ inbox = sa.Table(
     sa.Column("done_at", sa.Float, nullable=True),
     sa.UniqueConstraint("chat_id", "id_message", name="uq_inbox_chat_message"),
     sa.Index("ix_inbox_status_id", "status", "id"),
+    sa.Index("ix_inbox_chat_status_id", "chat_id", "status", "id"),  # a chat's pending rows (revision 0007)
 )
 
 # -- orders ---------------------------------------------------------------------------------------------------
@@ -274,4 +275,13 @@ desk_chat_reads = sa.Table(
     sa.Column("chat_id", sa.String(128), primary_key=True),
     sa.Column("read_at", sa.Float, nullable=False),  # customer messages after this are unread
     sa.Column("by", sa.String(64), nullable=False, server_default=""),
+)
+
+# -- leases: who processes a chat's inbox, who polls GREEN-API, across replicas (revision 0007_replicas) ---------------
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(160), primary_key=True),  # "chat:<chatId>", "poller"
+    sa.Column("holder", sa.String(64), nullable=False),   # the replica (REPLICA_ID)
+    sa.Column("expires_at", sa.Float, nullable=False),    # wall-clock epoch; a dead holder's lease runs out
+    sa.Index("ix_leases_holder", "holder"),
 )
