@@ -22,6 +22,7 @@ from typing import Optional
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devstack.knowledge import build_shop_knowledge  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
 
 SCRIPT = ["здравствуйте", "рассрочка без переплаты есть?", "хочу заказать балетки шанель 37 черные", "алматы",
@@ -134,7 +135,9 @@ async def turn_latencies(client: Client, chat: str, ids, texts=None, slow=None):
 async def main() -> None:
     model = os.environ["RASA_MODEL"]
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp), model).start()
+        # the shop's documents answer the script's shop question (no LLM): without them it goes to a manager
+        knowledge = build_shop_knowledge(Path(tmp) / "knowledge-base")
+        stack = Stack(Path(tmp), model, env={"KNOWLEDGE_DIR": str(knowledge)}).start()
         try:
             async with aiohttp.ClientSession() as session:
                 client = Client(stack.sandbox, session)
