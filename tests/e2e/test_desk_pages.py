@@ -22,10 +22,10 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 NOTIFY_TOKEN = "desk-pages-notify-token-0123456789"
 NEW_PASSWORD = "new-admin-password-42"
-LIVE_CHAT = "77012220001@c.us"
-ORDER_CHAT = "77012220002@c.us"
-HANDOVER_CHAT = "77012220003@c.us"
-WAITING_CHAT = "77012220004@c.us"
+LIVE_CHAT = "77015550001@c.us"
+ORDER_CHAT = "77015550002@c.us"
+HANDOVER_CHAT = "77015550003@c.us"
+WAITING_CHAT = "77015550004@c.us"
 ORDER_TURNS = [("здравствуйте", "Алина"), ("хочу заказать балетки шанель 37 черные", "В какой город"),
                ("алматы", "адрес"), ("ул абая 10 кв 5", "Проверьте, пожалуйста, заказ"), ("да", "Заказ №")]
 
@@ -189,10 +189,10 @@ def notification_status(desk, notification_id: int) -> str:
 
 
 def test_filter_the_notification_log_and_retry_a_failed_one(page, desk, browser):
-    ok_id = _notify(desk, "D-100", "+77012220011", "Жанна")
+    ok_id = _notify(desk, "D-100", "+77015550011", "Жанна")
     wait_until(lambda: notification_status(desk, ok_id) == "SENT", timeout=20, what="a sent notification")
     with desk.faults({"method": "sendMessage", "status": 400, "count": 1}):
-        failed_id = _notify(desk, "D-101", "+77012220012", "Асель")
+        failed_id = _notify(desk, "D-101", "+77015550012", "Асель")
         wait_until(lambda: notification_status(desk, failed_id) == "FAILED", timeout=20, what="a failed one")
 
     page.goto(f"{desk.desk}/notifications")
@@ -209,7 +209,7 @@ def test_filter_the_notification_log_and_retry_a_failed_one(page, desk, browser)
     page.click("button:has-text('Повторить')")
     page.wait_for_selector("text=поставлено на повторную отправку")
     wait_until(lambda: notification_status(desk, failed_id) == "SENT", timeout=20, what="the retried one sent")
-    assert any(m.get("text", "").startswith("Здравствуйте, Асель") for m in desk.messages("77012220012@c.us"))
+    assert any(m.get("text", "").startswith("Здравствуйте, Асель") for m in desk.messages("77015550012@c.us"))
     page.goto(f"{desk.desk}/notifications?status=SENT&event=order_confirmed")
     assert page.locator(f"tr[data-notification='{failed_id}'] .pill").inner_text() == "отправлено"
     shot(page, "07-notifications")
@@ -227,7 +227,7 @@ def test_filter_the_notification_log_and_retry_a_failed_one(page, desk, browser)
     tab.click("main button[type=submit]")
     tab.wait_for_url("**/chats")
     with desk.faults({"method": "sendMessage", "status": 400, "count": 1}):
-        other_id = _notify(desk, "D-102", "+77012220013", "Гульнар")
+        other_id = _notify(desk, "D-102", "+77015550013", "Гульнар")
         wait_until(lambda: notification_status(desk, other_id) == "FAILED", timeout=20, what="another failed one")
     tab.goto(f"{desk.desk}/notifications?status=FAILED")
     assert tab.locator(f"tr[data-notification='{other_id}']").count() == 1
