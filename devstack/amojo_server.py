@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import httpx
 from aiohttp import web
 
+from devstack.background import BackgroundServer
 from salesbot.amocrm.signing import encode_body, hook_signature, request_problem
 
 
@@ -38,8 +39,7 @@ class AmojoServer:
         self._fail_until = 0.0
         self._hang = False
         self._lock = threading.Lock()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: Optional[BackgroundServer] = None
         if port is None:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
@@ -166,30 +166,12 @@ class AmojoServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "AmojoServer":
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            runner = web.AppRunner(self.app(), access_log=None)
-            self._loop.run_until_complete(runner.setup())
-            self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(runner.cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=serve, name="amojo-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the amojo server did not start")
+        self._server = BackgroundServer(self.app, self.port, "amojo-server").start()
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> "AmojoServer":
         return self.start()

@@ -19,6 +19,8 @@ from typing import Any, Deque, Dict, List, Optional
 
 from aiohttp import web
 
+from devstack.background import BackgroundServer
+
 API_KEY = "sk-local-stub"
 
 
@@ -62,9 +64,7 @@ class LLMStub:
         self.requests: List[Dict[str, Any]] = []
         self._script: Deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._runner: Optional[web.AppRunner] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: Optional[BackgroundServer] = None
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -120,34 +120,19 @@ class LLMStub:
         })
 
     # -- lifecycle --------------------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/chat/completions", self._completions)
+        return app
+
     def start(self) -> "LLMStub":
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", self._completions)
-            app.router.add_post("/chat/completions", self._completions)
-            self._runner = web.AppRunner(app, access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=serve, name="llm-stub", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the LLM stub did not start")
+        self._server = BackgroundServer(self.app, self.port, "llm-stub").start()
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> "LLMStub":
         return self.start()
