@@ -28,3 +28,26 @@ declare -A PYTHON_FOR=([3.10]="${PYTHON310:-}" [3.11]="${PYTHON311:-}")
 model_fingerprint() {  # hash of everything training reads
   find config.yml domain.yml data -type f -name '*.yml' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
 }
+
+# Without GREEN-API credentials, start the sandbox (via the caller's `launch`) as the instance and point the bot at
+# it; sets `sandbox` (1/0) and `health_of[sandbox]`. $1: who uses it, for the message; $2: the polling note.
+# The sandbox starts first and keeps re-delivering what is typed before the bot is up.
+use_sandbox_unless_configured() {
+  sandbox=0
+  if [ -z "${GREEN_API_INSTANCE_ID:-}" ] || [ -z "${GREEN_API_TOKEN:-}" ]; then
+    sandbox=1
+    export GREEN_API_URL="http://127.0.0.1:$SANDBOX_PORT" GREEN_API_MEDIA_URL="http://127.0.0.1:$SANDBOX_PORT"
+    export GREEN_API_INSTANCE_ID=1101000001 GREEN_API_TOKEN="sandbox-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    export GREEN_API_WEBHOOK_TOKEN="${GREEN_API_WEBHOOK_TOKEN:-$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+    export ORDER_NOTIFICATION_GROUP_ID="${ORDER_NOTIFICATION_GROUP_ID:-120363000000000001@g.us}"
+    local webhook_url=""
+    [ "${GREEN_API_POLLING:-0}" = 1 ] || webhook_url="http://127.0.0.1:$RASA_PORT/webhooks/greenapi/webhook"
+    launch sandbox "$ACTIONS_VENV/bin/python" -m sandbox --port "$SANDBOX_PORT" --instance-id "$GREEN_API_INSTANCE_ID" \
+      --token "$GREEN_API_TOKEN" --webhook-url "$webhook_url" --webhook-token "$GREEN_API_WEBHOOK_TOKEN" \
+      --group-id "$ORDER_NOTIFICATION_GROUP_ID" --bot-health-url "http://127.0.0.1:$RASA_PORT/webhooks/greenapi/"
+    health_of[sandbox]="http://127.0.0.1:$SANDBOX_PORT/sandbox/health"
+    echo "==> no GREEN-API credentials: $1 uses the sandbox"
+  else
+    echo "==> using the GREEN-API instance $GREEN_API_INSTANCE_ID ($([ "${GREEN_API_POLLING:-0}" = 1 ] && echo "polling$2" || echo webhook))"
+  fi
+}

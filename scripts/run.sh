@@ -40,24 +40,7 @@ declare -A health_of=(
   [rasa]="http://127.0.0.1:$RASA_PORT/webhooks/greenapi/"
   [desk]="http://$DESK_HOST:$DESK_PORT/health"
 )
-sandbox=0
-if [ -z "${GREEN_API_INSTANCE_ID:-}" ] || [ -z "${GREEN_API_TOKEN:-}" ]; then
-  sandbox=1
-  export GREEN_API_URL="http://127.0.0.1:$SANDBOX_PORT" GREEN_API_MEDIA_URL="http://127.0.0.1:$SANDBOX_PORT"
-  export GREEN_API_INSTANCE_ID=1101000001 GREEN_API_TOKEN="sandbox-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  export GREEN_API_WEBHOOK_TOKEN="${GREEN_API_WEBHOOK_TOKEN:-$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
-  export ORDER_NOTIFICATION_GROUP_ID="${ORDER_NOTIFICATION_GROUP_ID:-120363000000000001@g.us}"
-  webhook_url=""
-  [ "${GREEN_API_POLLING:-0}" = 1 ] || webhook_url="http://127.0.0.1:$RASA_PORT/webhooks/greenapi/webhook"
-  # The sandbox starts first and keeps re-delivering what is typed before the bot is up.
-  launch sandbox "$ACTIONS_VENV/bin/python" -m sandbox --port "$SANDBOX_PORT" --instance-id "$GREEN_API_INSTANCE_ID" \
-    --token "$GREEN_API_TOKEN" --webhook-url "$webhook_url" --webhook-token "$GREEN_API_WEBHOOK_TOKEN" \
-    --group-id "$ORDER_NOTIFICATION_GROUP_ID" --bot-health-url "${health_of[rasa]}"
-  health_of[sandbox]="http://127.0.0.1:$SANDBOX_PORT/sandbox/health"
-  echo "==> no GREEN-API credentials: the bot will use the sandbox"
-else
-  echo "==> using the GREEN-API instance $GREEN_API_INSTANCE_ID ($([ "${GREEN_API_POLLING:-0}" = 1 ] && echo polling || echo webhook))"
-fi
+use_sandbox_unless_configured "the bot" ""
 
 # The action server accepts only calls carrying this secret (Rasa sends it from endpoints.yml); a new one per run.
 export ACTION_SERVER_SECRET="${ACTION_SERVER_SECRET:-$(head -c24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
