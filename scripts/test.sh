@@ -45,7 +45,7 @@ fi
 
 step "pytest (actions, inventory, storage, sandbox, channel, end-to-end through real servers)"
 export RASA_MODEL="$ROOT/$model"
-"$ACTIONS_VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" || failures=$((failures+1))
+"$ACTIONS_VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" || failures=$((failures+1))
 
 echo
 if [ "$failures" -ne 0 ]; then
