@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -124,11 +125,13 @@ def conversation(step: int):
             UserUttered("нет", {"name": "deny", "confidence": 0.8}, [], timestamp=t + 4, message_id="m4")]
 
 
-async def tracker_store_results(db: Path):
+async def tracker_store_results(store_kwargs: Dict[str, Any]):
+    """What a conversation saved in three steps reads back as, and the stored rows themselves."""
+    import sqlalchemy as sa
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    store = SQLTrackerStore(domain(), dialect="sqlite", db=str(db))
+    store = SQLTrackerStore(domain(), **store_kwargs)
     results = []
 
     def snapshot(tracker):
@@ -147,23 +150,58 @@ async def tracker_store_results(db: Path):
             results.append(snapshot(await store.retrieve_full_tracker(sender)))
     results.append(snapshot(await store.retrieve("nobody@c.us")))
     results.append(sorted(await store.keys()))
+    with store.engine.connect() as connection:  # the stored rows themselves, not only what reads them back
+        results.append([tuple(row) for row in connection.execute(sa.text("SELECT * FROM events ORDER BY id"))])
     pool = type(store.engine.pool).__name__
     store.engine.dispose()
     return results, pool
+
+
+def check_results(expected, got) -> None:
+    assert len(expected) == 15 and expected[-3] is None and len(expected[-2]) == 2 and len(expected[-1]) == 38
+    assert expected[4]["paused"] is False and len(expected[5]["events"]) > len(expected[4]["events"])
+    assert got == expected
 
 
 def check_tracker_store() -> None:
     from connectors import speedups
 
     with tempfile.TemporaryDirectory() as tmp:
-        expected, pool = asyncio.run(tracker_store_results(Path(tmp) / "rasa.db"))
+        expected, pool = asyncio.run(tracker_store_results({"dialect": "sqlite", "db": f"{tmp}/rasa.db"}))
         assert pool == "NullPool", pool
         speedups.install()
-        got, pool = asyncio.run(tracker_store_results(Path(tmp) / "rasa_fast.db"))
+        got, pool = asyncio.run(tracker_store_results({"dialect": "sqlite", "db": f"{tmp}/rasa_fast.db"}))
         assert pool == "QueuePool", pool  # the speedup is in effect
-    assert len(expected) == 14 and expected[-2] is None and len(expected[-1]) == 2
-    assert expected[4]["paused"] is False and len(expected[5]["events"]) > len(expected[4]["events"])
-    assert got == expected
+    check_results(expected, got)
+
+
+def check_tracker_store_postgresql() -> None:
+    """The same on PostgreSQL (the cluster's tracker store): two scratch databases on the server of
+    TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres), dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from connectors import speedups
+
+    admin_url = sa.engine.make_url(os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    admin = sa.create_engine(admin_url.set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT")
+    names = [f"salesbot_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    server = {"dialect": "postgresql", "host": admin_url.host or "127.0.0.1", "port": admin_url.port or 5432,
+              "username": admin_url.username, "password": admin_url.password}
+    try:
+        for name in names:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        expected, _ = asyncio.run(tracker_store_results({**server, "db": names[0]}))
+        speedups.install()
+        got, _ = asyncio.run(tracker_store_results({**server, "db": names[1]}))
+    finally:
+        for name in names:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    check_results(expected, got)
 
 
 def check_saved_tracker() -> None:

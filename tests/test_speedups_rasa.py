@@ -10,6 +10,7 @@ import pytest
 jsonschema = pytest.importorskip("jsonschema")
 
 from connectors.speedups import _original_validate, cached_validate, should_install  # noqa: E402
+from tests.db_helpers import scratch_postgres  # noqa: E402
 
 SCHEMA = {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object"}},
                                            "responses": {"type": "array"}}, "required": ["events"]}
@@ -40,8 +41,12 @@ RASA_PYTHON = Path(os.environ.get("VENV_DIR", ROOT / ".venv")) / "rasa" / "bin" 
 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="the Rasa venv is not set up")
-@pytest.mark.parametrize("check", ["install_guard", "event_types", "tracker_store", "saved_tracker"])
+@pytest.mark.parametrize("check", ["install_guard", "event_types", "tracker_store", "tracker_store_postgresql",
+                                   "saved_tracker"])
 def test_rasa_speedup_gives_rasas_results(check):
+    if check.endswith("_postgresql"):
+        with scratch_postgres():   # skips when PostgreSQL is not reachable (outside CI)
+            pass
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "RASA_TELEMETRY_ENABLED": "false"}
     result = subprocess.run([str(RASA_PYTHON), str(ROOT / "tests" / "speedups_rasa_check.py"), check], cwd=ROOT,
