@@ -30,6 +30,9 @@ TAKEN_BY_PEOPLE = (MANAGER_TYPED, COMMAND, OPERATOR_CRM, DESK)
 CHANGED_ELSEWHERE = (DESK, OPERATOR_CRM)
 
 
+UNREAD: Any = object()   # `is_paused` without a row: it reads the chat's row itself
+
+
 class PauseMirror(Protocol):
     async def paused(self, chat_id: str) -> None: ...
     async def resumed(self, chat_id: str) -> None: ...  # idempotent: nothing when the mirror runs already
@@ -67,9 +70,10 @@ class HandoffService:
     async def paused_chats(self) -> List[Dict[str, Any]]:
         return await asyncio.to_thread(self.storage.paused_chats)
 
-    async def is_paused(self, chat_id: str, row: Optional[Dict[str, Any]] = None) -> bool:
-        """Whether the chat is paused now; resumes it first when the managers were silent long enough."""
-        if row is None:
+    async def is_paused(self, chat_id: str, row: Any = UNREAD) -> bool:
+        """Whether the chat is paused now; resumes it first when the managers were silent long enough. `row`: the
+        chat's handoff row when the caller has just read it (None: the chat has none), so it is not read again."""
+        if row is UNREAD:
             row = await self.state(chat_id)
         if not row or not row["paused"]:
             return False

@@ -68,7 +68,9 @@ class Conversation(Protocol):
 
 MAX_ATTEMPTS = 3  # a message whose processing failed this often is FAILED, not replayed at every start
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # a turn that may be run again waits for these, the chat with it
-LEASE_SECONDS = 15.0   # a chat's lease: renewed before every message and by `maintain` while held
+LEASE_SECONDS = 15.0   # a chat's lease: renewed before a message (see RENEW_AFTER_SECONDS) and by `maintain`
+RENEW_AFTER_SECONDS = 2.0   # taken or renewed less than this ago: ours for 13 s more, no write needed to know it
+PAGE = 50   # pending rows read at once
 SWEEP_GRACE_SECONDS = 2.0   # a RECEIVED row this old that no replica holds is picked up by the sweep
 OWN_SEND_GRACE_SECONDS = 1.0   # an unknown "typed" echo while another replica runs the chat's turn: look again
 
@@ -131,6 +133,7 @@ class InboundRouter:
         self._waiters: Dict[int, "asyncio.Future[None]"] = {}  # inbox id -> resolved when it was handled
         self._paused_at_accept: Set[int] = set()  # manager messages whose pause was applied when they came
         self._replaying: Set[int] = set()  # rows found at start-up: they may have been processed before
+        self._renewed: Dict[str, float] = {}   # chat -> when its lease was last taken or renewed (wall clock)
 
     async def accept(self, message: InboundMessage) -> Optional[Awaitable[None]]:
         """Take a parsed notification: store it (RECEIVED) and queue it; returns what completes when it was
@@ -249,21 +252,37 @@ class InboundRouter:
         return skipped
 
     async def _hold(self, chat_id: str) -> bool:
-        """Take or renew the chat's lease; False when another replica holds it."""
-        return await asyncio.to_thread(self.storage.repos.leases.acquire, chat_lease(chat_id), self.replica_id,
-                                       self.lease_seconds)
+        """Take or renew the chat's lease; False when another replica holds it. A lease this replica took or
+        renewed less than RENEW_AFTER_SECONDS ago is still its own (nobody can take it before it expires), so
+        it is not written again: messages drained back to back cost one write, not one each."""
+        leases = self.storage.repos.leases
+        now = leases.wall_clock()
+        if now - self._renewed.get(chat_id, float("-inf")) < min(RENEW_AFTER_SECONDS, self.lease_seconds / 2):
+            return True
+        held = await asyncio.to_thread(leases.acquire, chat_lease(chat_id), self.replica_id, self.lease_seconds)
+        if held:
+            self._renewed[chat_id] = now
+        else:
+            self._renewed.pop(chat_id, None)
+        return held
+
+    async def _release(self, chat_id: str) -> None:
+        self._renewed.pop(chat_id, None)   # before the write: from here on the lease is not taken for granted
+        await asyncio.to_thread(self.storage.repos.leases.release, chat_lease(chat_id), self.replica_id)
 
     async def _drain(self, trigger: Tuple[str, Optional[int], "asyncio.Future[None]"]) -> None:
         """Process the chat's RECEIVED rows in order while holding its lease; then release it and look once more
         (a row another replica stored while we held the lease could not be taken by it)."""
         chat_id, inbox_id, waiter = trigger
+        if inbox_id is not None and waiter.done() and waiter.exception() is None:
+            return  # an earlier drain handled the row this one was queued for (the chat's backlog, at once)
         failed: Dict[int, BaseException] = {}   # rows that failed in this drain: left RECEIVED for a later retry
         try:
             while await self._hold(chat_id):
                 try:
                     lost = await self._process_pending(chat_id, failed)
                 finally:
-                    await asyncio.to_thread(self.storage.repos.leases.release, chat_lease(chat_id), self.replica_id)
+                    await self._release(chat_id)
                 if lost:
                     break
                 left = await asyncio.to_thread(self.storage.repos.inbox.pending, chat_id, len(failed) + 1,
@@ -278,8 +297,8 @@ class InboundRouter:
     async def _process_pending(self, chat_id: str, failed: Dict[int, BaseException]) -> bool:
         """The chat's RECEIVED rows, oldest first, until none is left; True when the lease was lost meanwhile."""
         while True:
-            rows = [row for row in await asyncio.to_thread(self.storage.repos.inbox.pending, chat_id, 50, HOOK_KIND)
-                    if row["id"] not in failed]
+            page = await asyncio.to_thread(self.storage.repos.inbox.pending, chat_id, PAGE, HOOK_KIND)
+            rows = [row for row in page if row["id"] not in failed]
             if not rows:
                 return False
             for row in rows:
@@ -297,6 +316,10 @@ class InboundRouter:
                     logger.exception("chat=%s id=%s processing failed", chat_id, item.message.id_message)
                     failed[row["id"]] = exc
                 self._resolve(row["id"], failed.get(row["id"]))
+            if len(page) < PAGE and not self.worker.queued_behind(chat_id):
+                # nothing came here meanwhile (a new row queues a drain behind this one); a row another replica
+                # stored is found by the look after the release (`_drain`)
+                return False
 
     async def _item(self, row: Dict[str, Any]) -> Optional[_Item]:
         try:

@@ -33,6 +33,10 @@ class ChatWorker:
         """Something of the chat is queued or being handled here."""
         return self._unfinished.get(chat_id, 0) > 0
 
+    def queued_behind(self, chat_id: str) -> bool:
+        """Something of the chat waits behind the item being handled now."""
+        return self._unfinished.get(chat_id, 0) > 1
+
     def submit(self, chat_id: str, item: Any) -> "asyncio.Future[None]":
         """Queue `item` behind the chat's earlier items. The future resolves when it was handled (with the
         handler's exception if it failed); nobody has to await it."""

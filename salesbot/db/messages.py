@@ -72,11 +72,12 @@ class InboxRepository:
             status=InboxStatus.RECEIVED.value, attempts=0, received_at=self.db.now(),
         ).on_conflict_do_nothing()
         with self.db.write() as connection:
-            if connection.execute(statement).rowcount != 1:
+            result = connection.execute(statement)
+            if result.rowcount != 1:
                 return None
-            row = connection.execute(sa.select(inbox.c.id).where(
-                (inbox.c.chat_id == chat_id) & (inbox.c.id_message == id_message))).first()
-            return int(row[0]) if row else None
+            # the new row's id comes with the insert (SQLite's lastrowid, PostgreSQL's RETURNING): no second query
+            key = result.inserted_primary_key
+            return int(key[0]) if key else None
 
     def start(self, inbox_id: int) -> None:
         """Count a processing attempt (so a message that keeps failing can be given up on)."""

@@ -18,10 +18,11 @@ class NudgeRepository:
 
     def schedule(self, chat_id: str, stage: int, due_at: float, now: Optional[float] = None) -> None:
         now = self.db.now() if now is None else now
+        values = dict(stage=stage, due_at=due_at, status=NudgeStatus.PENDING.value, updated_at=now)
+        # one row per chat: a new reminder replaces the chat's last one (one upsert, after most turns)
+        statement = self.db.insert(nudges).values(chat_id=chat_id, **values)
         with self.db.write() as connection:
-            connection.execute(nudges.delete().where(nudges.c.chat_id == chat_id))
-            connection.execute(nudges.insert().values(chat_id=chat_id, stage=stage, due_at=due_at,
-                                                      status=NudgeStatus.PENDING.value, updated_at=now))
+            connection.execute(statement.on_conflict_do_update(index_elements=[nudges.c.chat_id], set_=values))
 
     def cancel_pending(self, chat_id: str, now: Optional[float] = None) -> bool:
         """Cancel the chat's pending nudge (a write only when there is one). True when one was cancelled."""

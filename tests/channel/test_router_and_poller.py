@@ -2,6 +2,7 @@
 GREEN-API client. The dialogue engine is a recording `Conversation`; it is not what these tests check."""
 import asyncio
 
+import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
 from salesbot.channel.commands import ManagerCommands
@@ -10,6 +11,7 @@ from salesbot.channel.inbound import InboundRouter, RetryTurn, TurnResult
 from salesbot.channel.nudges import NudgeScheduler
 from salesbot.channel.own_sends import OwnSends
 from salesbot.channel.poller import Poller
+from salesbot.db.leases import chat_lease
 from salesbot.greenapi.client import GreenApiClient, GreenApiConfig
 from salesbot.greenapi.webhooks import parse_webhook
 from sandbox import SandboxConfig, create_app, get_sandbox
@@ -197,6 +199,31 @@ def test_every_message_is_stored_before_accept_returns_and_done_after_its_turn(t
         release.set()
         await turn
         assert storage.repos.inbox.get(chat, body["idMessage"])["status"] == "DONE"
+        await router.worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_chats_backlog_is_drained_once_in_order_under_one_lease(tmp_path):
+    """Messages that pile up behind a turn are processed by the drain that is running, in order, once; the drains
+    queued for them find their rows handled and touch nothing, and the lease is not written again per message."""
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        chat = "77011260011@c.us"
+        statements = []
+        sa.event.listen(storage.db.engine, "before_cursor_execute",
+                        lambda conn, cursor, statement, *rest: statements.append(" ".join(statement.split())))
+        conversation.hold["первое"] = release = asyncio.Event()
+        texts = ["первое", "второе", "третье", "четвёртое", "пятое"]
+        turns = [await router.accept(parse_webhook(webhook("incomingMessageReceived", chat, text)))
+                 for text in texts]
+        release.set()
+        await asyncio.gather(*turns)
+        await router.worker.join()
+        assert [entry for entry in conversation.log if entry[0] == "turn"] == [("turn", chat, t) for t in texts]
+        lease_writes = [s for s in statements if s.startswith("INSERT INTO leases")]
+        assert 1 <= len(lease_writes) < len(texts), lease_writes  # once for the drain (more only after 2 s)
+        assert storage.repos.leases.holder(chat_lease(chat)) == "" and storage.repos.inbox.received() == []
         await router.worker.stop()
 
     asyncio.run(scenario())
