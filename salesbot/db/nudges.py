@@ -43,18 +43,19 @@ class NudgeRepository:
     def claim_due(self, now: float) -> List[Dict[str, Any]]:
         """Atomically move due pending nudges to 'sending'; each is returned to exactly one caller. The nudges of
         customers who opted out («стоп») are cancelled instead."""
+        pending_due = (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now)
+        stuck = (nudges.c.status == NudgeStatus.SENDING.value) & (nudges.c.updated_at < now - STUCK_CLAIM_SECONDS)
+        with self.db.read() as connection:   # most rounds find nothing: no write transaction for them
+            if connection.execute(sa.select(nudges.c.chat_id).where(pending_due | stuck).limit(1)).first() is None:
+                return []
         opted_out = sa.select(opt_outs.c.chat_id).where(opt_outs.c.state == OptOutState.OUT.value)
         with self.db.write() as connection:
             # a claim whose sender died before finishing it is due again (sending takes seconds, not minutes)
-            connection.execute(nudges.update().where(
-                (nudges.c.status == NudgeStatus.SENDING.value) & (nudges.c.updated_at < now - STUCK_CLAIM_SECONDS)
-            ).values(status=NudgeStatus.PENDING.value, updated_at=now))
-            connection.execute(nudges.update().where(
-                (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now)
-                & nudges.c.chat_id.in_(opted_out)).values(status=NudgeStatus.CANCELLED.value, updated_at=now))
+            connection.execute(nudges.update().where(stuck).values(status=NudgeStatus.PENDING.value, updated_at=now))
+            connection.execute(nudges.update().where(pending_due & nudges.c.chat_id.in_(opted_out)).values(
+                status=NudgeStatus.CANCELLED.value, updated_at=now))
         with self.db.read() as connection:
-            due = [dict(r) for r in connection.execute(sa.select(nudges).where(
-                (nudges.c.status == NudgeStatus.PENDING.value) & (nudges.c.due_at <= now))).mappings()]
+            due = [dict(r) for r in connection.execute(sa.select(nudges).where(pending_due)).mappings()]
         claimed = []
         for row in due:
             with self.db.write() as connection:

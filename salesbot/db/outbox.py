@@ -29,6 +29,7 @@ def _unfinished() -> List[str]:
 class OutboxRepository:
     def __init__(self, db: Database):
         self.db = db
+        self._candidate_queries: Dict[Any, Any] = {}   # (limit, kinds) -> the relay's due-row query, built once
 
     # -- adding rows --------------------------------------------------------------------------------------------
     def enqueue(self, effect_key: str, kind: str, target: str, payload: Any, chat_id: Optional[str] = None,
@@ -105,7 +106,7 @@ class OutboxRepository:
                 outcome=outcome.value, finished_at=now, error=error))
 
     # -- the relay ------------------------------------------------------------------------------------------------
-    def _due_condition(self, now: float) -> Any:
+    def _due_condition(self, now: Any) -> Any:
         waiting = outbox.c.status.in_([OutboxStatus.PENDING.value, OutboxStatus.RETRYING.value]) & (
             outbox.c.next_attempt_at.is_(None) | (outbox.c.next_attempt_at <= now))
         abandoned = (outbox.c.status == OutboxStatus.SENDING.value) & (
@@ -116,18 +117,27 @@ class OutboxRepository:
             & earlier.c.status.in_(_unfinished()))
         return (waiting | abandoned) & (outbox.c.sequence_key.is_(None) | ~blocked_by_earlier)
 
+    def _candidates(self, limit: int, kinds: Optional[List[str]]) -> Any:
+        """The due rows' query with `now` as a parameter: every relay polls it twice a second, and building the
+        expression (an EXISTS over the earlier rows of the sequence) cost more than running it."""
+        key = (limit, tuple(kinds) if kinds is not None else None)
+        query = self._candidate_queries.get(key)
+        if query is None:
+            query = sa.select(outbox.c.id, outbox.c.status, outbox.c.lease_until, outbox.c.claimed_by).where(
+                self._due_condition(sa.bindparam("now", type_=sa.Float))).order_by(outbox.c.id).limit(limit)
+            if kinds is not None:
+                query = query.where(outbox.c.kind.in_(kinds))
+            self._candidate_queries[key] = query
+        return query
+
     def claim_due(self, worker: str, lease_seconds: float = DEFAULT_LEASE_SECONDS, limit: int = 20,
                   kinds: Optional[List[str]] = None, now: Optional[float] = None) -> List[Dict[str, Any]]:
         """Claim due rows for `worker` (each row goes to exactly one caller, also across processes). A row found
         SENDING past its lease was abandoned by a dead sender: its outcome is unknown, so it is marked
         `check_delivery` and its open attempt LOST."""
         now = self.db.now() if now is None else now
-        query = sa.select(outbox.c.id, outbox.c.status, outbox.c.lease_until, outbox.c.claimed_by).where(
-            self._due_condition(now)).order_by(outbox.c.id).limit(limit)
-        if kinds is not None:
-            query = query.where(outbox.c.kind.in_(kinds))
         with self.db.read() as connection:
-            candidates = [dict(r) for r in connection.execute(query).mappings()]
+            candidates = [dict(r) for r in connection.execute(self._candidates(limit, kinds), {"now": now}).mappings()]
         claimed: List[Dict[str, Any]] = []
         for candidate in candidates:
             abandoned = candidate["status"] == OutboxStatus.SENDING.value
