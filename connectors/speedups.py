@@ -4,7 +4,9 @@ Rasa loads the agent and creates its tracker store). Each returns exactly what t
 1. Rasa 3.6 validates every action-server response with `jsonschema.validate`, which re-checks the schema itself
 against the JSON-Schema metaschema on each call (a sixth of the Rasa server's CPU under load, measured with py-spy).
 `install()` swaps in a `validate` with the same semantics that checks each distinct schema once and reuses its
-validator.
+validator. Each event of a response was still checked against all 23 event schemas of a `oneOf`; a response is now
+first checked against the one schema its event name selects (`DispatchedItems`), and only what that does not
+find valid goes through the full validation, which raises jsonschema's own error.
 2. Rasa's SQL tracker store on SQLite runs in the default rollback-journal mode with a full fsync per commit,
 inside the event loop. Every SQLite connection of the process is switched to WAL with synchronous=NORMAL:
 commits no longer wait for the disk (a power cut may lose the last turns, an application crash loses nothing).
@@ -53,16 +55,73 @@ _validators: Dict[str, Any] = {}
 _lock = threading.Lock()
 
 
+class DispatchedItems:
+    """A quicker "valid" for an object schema with an array property whose items are a `oneOf` of branches that
+    each pin one key to a different string constant — Rasa's action-server response, whose every event jsonschema
+    checks against all 23 event schemas. An item is valid exactly when it passes the item schema without the
+    `oneOf` and the one branch its constant names: every other branch fails on its `const`, so exactly one
+    matches. Only a "valid" is taken from here; anything else goes to the full validator, so every error is
+    jsonschema's own."""
+
+    BRANCH_KEYS = {"properties", "required"}
+
+    def __init__(self, outer: Any, name: str, pin: str, base: Any, branches: Dict[str, Any]):
+        self.outer, self.name, self.pin, self.base, self.branches = outer, name, pin, base, branches
+
+    @classmethod
+    def build(cls, klass: Any, schema: Any) -> Optional["DispatchedItems"]:
+        """None unless `schema` has that shape (then the full validator does all the work)."""
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        for name, array in (properties or {}).items():
+            items = array.get("items") if isinstance(array, dict) and set(array) <= {"type", "items"} else None
+            branches = items.get("oneOf") if isinstance(items, dict) else None
+            if not isinstance(branches, list) or not branches:
+                continue
+            pins = [cls._pin(branch) for branch in branches]
+            keys = {pin[0] for pin in pins if pin is not None}
+            constants = [pin[1] for pin in pins if pin is not None]
+            if None in pins or len(keys) != 1 or len(set(constants)) != len(constants):
+                continue
+            outer = {**schema, "properties": {**properties, name: {k: v for k, v in array.items() if k != "items"}}}
+            base = {k: v for k, v in items.items() if k != "oneOf"}
+            return cls(klass(outer), name, keys.pop(), klass(base),
+                       {constant: klass(branch) for constant, branch in zip(constants, branches)})
+        return None
+
+    @classmethod
+    def _pin(cls, branch: Any) -> Optional[Any]:
+        """(key, constant) when the branch pins `key` to a string constant and has only properties/required."""
+        if not isinstance(branch, dict) or not set(branch) <= cls.BRANCH_KEYS:
+            return None
+        pinned = [(key, rule["const"]) for key, rule in (branch.get("properties") or {}).items()
+                  if isinstance(rule, dict) and isinstance(rule.get("const"), str)]
+        return pinned[0] if len(pinned) == 1 else None
+
+    def valid(self, instance: Any) -> bool:
+        if not self.outer.is_valid(instance):
+            return False
+        items = instance.get(self.name) if isinstance(instance, dict) else None
+        return not isinstance(items, list) or all(self._item_valid(item) for item in items)
+
+    def _item_valid(self, item: Any) -> bool:
+        branch = self.branches.get(item.get(self.pin)) if isinstance(item, dict) \
+            and isinstance(item.get(self.pin), str) else None
+        return branch is not None and self.base.is_valid(item) and branch.is_valid(item)
+
+
 def cached_validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: Any) -> None:
     if cls is not None or args or kwargs:
         return _original_validate(instance, schema, cls, *args, **kwargs)
     key = json.dumps(schema, sort_keys=True, default=repr)
-    validator = _validators.get(key)
-    if validator is None:
+    cached = _validators.get(key)
+    if cached is None:
         klass = validators.validator_for(schema)
         klass.check_schema(schema)  # once per distinct schema, as jsonschema.validate would every time
         with _lock:
-            validator = _validators.setdefault(key, klass(schema))
+            cached = _validators.setdefault(key, (klass(schema), DispatchedItems.build(klass, schema)))
+    validator, dispatched = cached
+    if dispatched is not None and dispatched.valid(instance):
+        return None
     error = exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         raise error

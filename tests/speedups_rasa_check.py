@@ -284,6 +284,51 @@ def predictions(model: str, variant: str) -> None:
     print("\n" + json.dumps(asyncio.run(run()), ensure_ascii=False, default=str))
 
 
+def check_action_response() -> None:
+    """Rasa's action-server response schema: the same verdicts and the same errors with the speedup's validate,
+    and valid responses are decided by the one event schema their name selects."""
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    from connectors import speedups
+
+    schema = RemoteAction.action_response_format_spec()
+    user = {"event": "user", "text": "хочу 37", "parse_data": {
+        "intent": {"name": "order", "confidence": 0.9}, "intent_ranking": [{"name": "order", "confidence": 0.9}],
+        "entities": [{"entity": "size", "value": "37", "start": 5, "end": 7}], "text": "хочу 37"}}
+    valid = [{"events": [], "responses": []}, {},
+             {"events": [{"event": "slot", "name": "size", "value": "37", "timestamp": None},
+                         {"event": "active_loop", "name": "order_form"}, {"event": "followup", "name": "x"},
+                         {"event": "bot", "text": "Привет", "metadata": {}}, user, {"event": "pause"},
+                         {"event": "action", "name": "utter_greet", "policy": None, "confidence": 1.0},
+                         {"event": "reminder"}, {"event": "session_started", "timestamp": 1.5}],
+              "responses": [{"text": "Здравствуйте!"}, {"response": "utter_greet"}]}]
+    invalid = [{"events": [{"event": "no_such_event"}]}, {"events": [{"name": "size"}]},
+               {"events": [{"event": "slot", "name": "size"}]}, {"events": [{"event": "slot", "value": 1}]},
+               {"events": [{"event": 7}]}, {"events": ["slot"]}, {"events": "slot"}, {"events": [None]},
+               {"events": [{"event": "action", "name": 3}]}, {"events": [{"event": "bot", "timestamp": "now"}]},
+               {"events": [{**user, "parse_data": {"entities": [{"entity": "size"}]}}]},
+               {"events": [{"event": "user", "parse_data": {"intent": {"confidence": "high"}}}]},
+               {"events": [], "responses": ["text"]}, [], "response", {"events": [{"event": "slot", "name": "a",
+                                                                                  "value": 1, "metadata": 5}]}]
+
+    def verdict(validate, instance):
+        try:
+            validate(instance, RemoteAction.action_response_format_spec())
+            return "valid"
+        except jsonschema.ValidationError as error:
+            return f"{error.message} at {list(error.absolute_path)} by {error.validator}"
+
+    expected = [verdict(speedups._original_validate, instance) for instance in valid + invalid]
+    assert expected[:len(valid)] == ["valid"] * len(valid) and "valid" not in expected[len(valid):], expected
+    for _ in range(2):   # the first round builds the validators, the second reuses them
+        assert [verdict(speedups.cached_validate, instance) for instance in valid + invalid] == expected
+    dispatched = speedups.DispatchedItems.build(jsonschema.validators.validator_for(schema), schema)
+    assert dispatched is not None and len(dispatched.branches) == 23
+    assert all(dispatched.valid(instance) for instance in valid)
+    assert not any(dispatched.valid(instance) for instance in invalid)
+
+
 def check_install_guard() -> None:
     """On another Rasa version, or switched off, install() changes nothing."""
     import jsonschema

@@ -42,7 +42,7 @@ RASA_PYTHON = Path(os.environ.get("VENV_DIR", ROOT / ".venv")) / "rasa" / "bin" 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="the Rasa venv is not set up")
 @pytest.mark.parametrize("check", ["install_guard", "event_types", "tracker_store", "tracker_store_postgresql",
-                                   "saved_tracker"])
+                                   "saved_tracker", "action_response"])
 def test_rasa_speedup_gives_rasas_results(check):
     if check.endswith("_postgresql"):
         with scratch_postgres():   # skips when PostgreSQL is not reachable (outside CI)
