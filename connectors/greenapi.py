@@ -481,6 +481,9 @@ class GreenAPIInput(InputChannel):
         @bp.listener("after_server_start")
         async def start_background(app, _loop) -> None:
             self._app = app
+            from connectors import speedups
+
+            speedups.freeze_start_up_heap()   # the agent is loaded by now (Rasa loads it before the server starts)
             router = self.router(on_new_message)
             try:
                 replayed = await router.replay()

@@ -331,6 +331,8 @@ def check_action_response() -> None:
 
 def check_install_guard() -> None:
     """On another Rasa version, or switched off, install() changes nothing."""
+    import gc
+
     import jsonschema
 
     from connectors import speedups
@@ -342,6 +344,7 @@ def check_install_guard() -> None:
         assert speedups.install() is False and jsonschema.validate is before
     finally:
         del os.environ["SALESBOT_SPEEDUPS"]
+    assert speedups.freeze_start_up_heap() is False and gc.get_freeze_count() == 0   # not installed: untouched
     from rasa.version import __version__
 
     assert __version__.startswith(speedups.SUPPORTED_RASA)
