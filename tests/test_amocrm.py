@@ -193,3 +193,36 @@ def test_the_desk_answers_404_to_hooks_while_the_mirror_is_off(tmp_path):
     with TestClient(create_app(config)) as desk:
         answer = desk.post("/webhooks/amocrm/any-scope", content=b"{}", headers={"X-Signature": "0" * 40})
     assert answer.status_code == 404 and "off" in answer.json()["error"]
+
+
+def test_the_channel_stores_a_notification_and_its_crm_row_in_one_transaction(tmp_path):
+    """A customer's message and its import row go to the database together (one commit, before the 200); a copy
+    adds neither; an echo of the bot's send is mirrored without an inbox row; a «sent» status adds nothing."""
+    import sqlalchemy as sa
+
+    from salesbot.greenapi.webhooks import parse_webhook
+    from tests.channel.test_router_and_poller import make_router
+
+    async def scenario():
+        storage, handoff, own, conversation, router = make_router(tmp_path)
+        router.mirror = AmocrmMirror(storage.repos)
+        chat = "77015550102@c.us"
+        commits = []
+        sa.event.listen(storage.db.engine, "commit", lambda connection: commits.append(1))
+        conversation.hold["привет"] = asyncio.Event()   # the turn waits: only what accept does is counted
+        body = webhook("incomingMessageReceived", chat, "C1", "привет", 1700000000)
+        await router.accept(parse_webhook(body))
+        assert len(commits) == 1
+        assert storage.repos.inbox.get(chat, "C1")["status"] == "RECEIVED"
+        assert [r["effect_key"] for r in storage.repos.outbox.list(kind=AMOCRM_IMPORT)] == ["amocrm:import:C1"]
+        await router.accept(parse_webhook(body))   # GREEN-API delivered it twice
+        await router.accept(parse_webhook(webhook("outgoingAPIMessageReceived", chat, "B1", "Здравствуйте", 1)))
+        await router.accept(parse_webhook({"typeWebhook": "outgoingMessageStatus", "chatId": chat,
+                                           "idMessage": "B1", "status": "sent", "timestamp": 1}))
+        assert [r["effect_key"] for r in storage.repos.outbox.list(kind=AMOCRM_IMPORT)] == [
+            "amocrm:import:C1", "amocrm:import:B1"]
+        assert [row["id_message"] for row in storage.repos.inbox.received()] == ["C1"]
+        await router.worker.stop()
+        storage.db.dispose()
+
+    asyncio.run(scenario())

@@ -223,22 +223,22 @@ class AmocrmMirror:
 
     def enqueue(self, body: Any, now: Optional[float] = None) -> int:
         """Blocking: add the rows for one notification (a second copy adds nothing). Returns how many are new."""
+        with self.repos.db.write() as connection:
+            return self.store(connection, body, now)
+
+    def store(self, connection: Any, body: Any, now: Optional[float] = None) -> int:
+        """`enqueue` in the caller's transaction (the channel's, which stores the notification in the inbox too)."""
         try:
             rows = self.rows_for(body, self.repos.db.now() if now is None else now)
         except (WebhookError, TypeError, ValueError, KeyError) as exc:  # an odd body must never cost the message
             logger.warning("amoCRM mirror: notification %s not mirrored: %s",
                            body.get("idMessage") if isinstance(body, dict) else "-", exc)
             return 0
-        added = 0
-        for row in rows:
-            _, created = self.repos.outbox.enqueue(**row)
-            added += int(created)
-        return added
-
-    async def observe(self, body: Any) -> None:
-        if await asyncio.to_thread(self.enqueue, body):
+        added = sum(int(self.repos.outbox.add(connection, **row)) for row in rows)
+        if added:
             logger.info("amoCRM mirror: chat=%s id=%s queued for import",
                         (body.get("senderData") or {}).get("chatId") or body.get("chatId"), body.get("idMessage"))
+        return added
 
 
 def enqueue_handover_summary(repos: Repositories, request_key: str, chat_id: str, name: str, summary: str) -> bool:

@@ -106,9 +106,10 @@ def record_status_webhook(storage: Any, body: Any) -> None:
 
 
 class Mirror(Protocol):
-    """Sees every notification before it is acknowledged (the amoCRM mirror: salesbot/amocrm/mirror.py)."""
+    """Sees every notification before it is acknowledged (the amoCRM mirror: salesbot/amocrm/mirror.py). Blocking:
+    `store` adds the notification's rows in the caller's transaction, the one that stores it in the inbox."""
 
-    async def observe(self, body: Any) -> None: ...
+    def store(self, connection: Any, body: Any) -> int: ...
 
 
 class InboundRouter:
@@ -138,17 +139,16 @@ class InboundRouter:
     async def accept(self, message: InboundMessage) -> Optional[Awaitable[None]]:
         """Take a parsed notification: store it (RECEIVED) and queue it; returns what completes when it was
         processed (None: nothing to do). When this returns, the message survives a crash."""
-        if self.mirror is not None:  # queued for the CRM in any case (paused, echoes, manager's), before the 200
-            await self.mirror.observe(message.raw)
         if message.type_webhook == "outgoingMessageStatus":
             # sent/delivered/read/failed of a customer notification moves its status forward (never back)
             await asyncio.to_thread(record_status_webhook, self.storage, message.raw)
         if message.kind == "ignore":
+            if self.mirror is not None:  # the CRM gets echoes and statuses too, before the 200
+                await asyncio.to_thread(self._store, message, False)
             logger.info("webhook %s chat=%s id=%s ignored (%s)", message.type_webhook, message.chat_id or "-",
                         message.id_message or "-", message.reason)
             return None
-        inbox_id = await asyncio.to_thread(self.storage.repos.inbox.accept, message.chat_id, message.id_message,
-                                           message.type_webhook, message.raw)
+        inbox_id = await asyncio.to_thread(self._store, message)
         if inbox_id is None:
             return await self._duplicate(message)
         logger.info("webhook %s chat=%s id=%s kind=%s stored inbox=%s", message.type_webhook, message.chat_id,
@@ -159,6 +159,17 @@ class InboundRouter:
                 return None
             self._paused_at_accept.add(inbox_id)
         return self._trigger(message.chat_id, inbox_id)
+
+    def _store(self, message: InboundMessage, into_inbox: bool = True) -> Optional[int]:
+        """Blocking: the notification into the inbox and its amoCRM rows (paused chats', managers' too) in one
+        transaction; the inbox row's id, None for a copy already stored (or with `into_inbox=False`)."""
+        with self.storage.db.write() as connection:
+            if self.mirror is not None:
+                self.mirror.store(connection, message.raw)
+            if not into_inbox:
+                return None
+            return self.storage.repos.inbox.accept(message.chat_id, message.id_message, message.type_webhook,
+                                                   message.raw, connection)
 
     async def replay(self) -> int:
         """Drain every chat with RECEIVED rows (at start-up, before new notifications are accepted); a chat that

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
@@ -64,15 +65,17 @@ class InboxRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    def accept(self, chat_id: str, id_message: str, kind: str, body: Any) -> Optional[int]:
-        """Store a new notification; returns its id, or None when (chat_id, id_message) was already stored."""
+    def accept(self, chat_id: str, id_message: str, kind: str, body: Any,
+               connection: Optional[sa.engine.Connection] = None) -> Optional[int]:
+        """Store a new notification; returns its id, or None when (chat_id, id_message) was already stored.
+        Pass `connection` to store it in the caller's transaction."""
         statement = self.db.insert(inbox).values(
             chat_id=chat_id, id_message=id_message, kind=kind,
             body=json_text(body),   # a hostile body (lone surrogates, NUL) is stored too, never a 500
             status=InboxStatus.RECEIVED.value, attempts=0, received_at=self.db.now(),
         ).on_conflict_do_nothing()
-        with self.db.write() as connection:
-            result = connection.execute(statement)
+        with nullcontext(connection) if connection is not None else self.db.write() as own:
+            result = own.execute(statement)
             if result.rowcount != 1:
                 return None
             # the new row's id comes with the insert (SQLite's lastrowid, PostgreSQL's RETURNING): no second query

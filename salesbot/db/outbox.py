@@ -38,6 +38,16 @@ class OutboxRepository:
         """Add a row once per `effect_key`. Returns (the stored row, True when it was added now).
         The same key again leaves the first row untouched, whatever its status. `check_delivery`: an earlier
         attempt (e.g. a send that timed out before the row was made) may have gone out; check before sending."""
+        with self.db.write() as connection:
+            created = self.add(connection, effect_key, kind, target, payload, chat_id, sequence_key, due_at,
+                               check_delivery)
+            row = connection.execute(sa.select(outbox).where(outbox.c.effect_key == effect_key)).mappings().one()
+        return dict(row), created
+
+    def add(self, connection: sa.engine.Connection, effect_key: str, kind: str, target: str, payload: Any,
+            chat_id: Optional[str] = None, sequence_key: Optional[str] = None, due_at: Optional[float] = None,
+            check_delivery: bool = False) -> bool:
+        """`enqueue` in the caller's transaction, without reading the row back; True when it was added now."""
         now = self.db.now()
         statement = self.db.insert(outbox).values(
             effect_key=effect_key, kind=kind, target=target, chat_id=chat_id or target,
@@ -45,10 +55,7 @@ class OutboxRepository:
             sequence_key=sequence_key, next_attempt_at=due_at, check_delivery=check_delivery, created_at=now,
             updated_at=now,
         ).on_conflict_do_nothing()
-        with self.db.write() as connection:
-            created = connection.execute(statement).rowcount == 1
-            row = connection.execute(sa.select(outbox).where(outbox.c.effect_key == effect_key)).mappings().one()
-        return dict(row), created
+        return bool(connection.execute(statement).rowcount == 1)
 
     # -- the caller sends itself (the current release's path) ------------------------------------------------------
     def claim_effect(self, effect_key: str, kind: str, chat_id: str, payload: Any,
