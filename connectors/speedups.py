@@ -25,6 +25,14 @@ and spinning cost more CPU than they save (a tenth of the Rasa server's instruct
 perf). Both pools get one thread unless TF_NUM_INTRAOP_THREADS or TF_NUM_INTEROP_THREADS is set; predictions are
 bit-identical (tests/e2e/test_speedups_model.py compares them on the trained model). Only the Rasa server is
 affected: training creates no channel.
+8. Loading the model took about 50 s of the Rasa server's start on this machine, most of it in `RasaModel.load`
+tracing Keras's whole training step into a graph (autograph) for the one `fit` step that only creates the
+weights, which `load_weights` then overwrites with the trained ones. For DIET (`EAGER_BUILT_MODELS`) that step
+runs eagerly: the same variables are created (the load checks that checkpoint and model match one to one,
+`assert_consumed`), and the model gets its own `run_eagerly` setting back, so inference runs the traced predict
+step as before. A start takes about 25 s less; predictions are bit-identical (see 7). TED builds its label layers
+differently when its step runs eagerly (its checkpoint does not fit them), so TED is loaded by Rasa's own code, as
+is any model whose eager load fails.
 
 They replace internals of Rasa 3.6 and are installed only on the Rasa versions they were written and checked for
 (`SUPPORTED_RASA`); on another version they are skipped with a warning. `SALESBOT_SPEEDUPS=0` switches them off.
@@ -180,6 +188,51 @@ def single_threaded_tensorflow() -> bool:
     return True
 
 
+EAGER_BUILT_MODELS = ("DIET",)   # TED's label layers come out another shape when its step runs eagerly
+
+
+def eager_weight_building_load(original):
+    """RasaModel.load of Rasa 3.6 with its one `fit` step (which only builds the weights) run eagerly, for the
+    model classes in EAGER_BUILT_MODELS; any other class, or a failure, is loaded by Rasa's own code."""
+
+    def load(cls, model_file_name, model_data_example, predict_data_example=None, finetune_mode=False,
+             *args: Any, **kwargs: Any):
+        if cls.__name__ in EAGER_BUILT_MODELS:
+            try:
+                return _load_built_eagerly(cls, model_file_name, model_data_example, predict_data_example,
+                                           finetune_mode, *args, **kwargs)
+            except Exception as exc:  # Rasa turns a ValueError of a load into an untrained component
+                logger.warning("%s: eager weight building failed (%r); loading it the usual way", cls.__name__, exc)
+        return original.__func__(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                                 *args, **kwargs)
+
+    load.original = original
+    return classmethod(load)
+
+
+def _load_built_eagerly(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                        *args: Any, **kwargs: Any):
+    import tensorflow as tf
+    from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
+    from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
+
+    model = cls(*args, **kwargs)
+    learning_rate = kwargs.get("config", {}).get(LEARNING_RATE, 0.001)
+    run_eagerly = kwargs.get("config", {}).get(RUN_EAGERLY)
+    # need to train on 1 example to build weights of the correct size: eagerly, not traced into a graph first
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), run_eagerly=True)
+    model.fit(RasaBatchDataGenerator(model_data_example, batch_size=1), verbose=False)
+    model.run_eagerly = run_eagerly   # what Rasa's compile set: inference (and any later fit) as before
+    model.train_function = None
+    # every value of the checkpoint restored into a variable of the model, and every variable restored: the
+    # eagerly built model has exactly the structure Rasa's traced step gives it (or Rasa's own load runs)
+    model.load_weights(model_file_name).assert_consumed()
+    # predict on one data example to trace the predict step now rather than on the first message
+    if not finetune_mode and predict_data_example:
+        model.run_inference(predict_data_example)
+    return model
+
+
 SUPPORTED_RASA = ("3.6.",)
 
 
@@ -216,5 +269,9 @@ def install(rasa_version: Optional[str] = None) -> bool:
 
     if not hasattr(MessageProcessor.save_tracker, "original"):
         MessageProcessor.save_tracker = hand_over_saved_tracker(MessageProcessor.save_tracker)
+    from rasa.utils.tensorflow.models import RasaModel
+
+    if not hasattr(RasaModel.load, "original"):
+        RasaModel.load = eager_weight_building_load(RasaModel.load)
     single_threaded_tensorflow()
     return True
