@@ -24,6 +24,8 @@ RASA_API_TOKEN = "e2e-rasa-api-token"
 ACTION_SERVER_SECRET = "e2e-action-server-secret"
 MANAGER_NUMBER = "77017770000"
 AUTO_RESUME_MINUTES = 30
+REPLY_KINDS = ("greenapi.reply", "greenapi.message", "greenapi.file_url")   # outbox kinds of replies to a chat
+UNFINISHED = ("PENDING", "SENDING", "RETRYING")   # outbox rows still to be sent
 
 
 def free_port() -> int:
@@ -276,13 +278,21 @@ class Stack:
     def calls(self) -> List[dict]:
         return http("GET", f"{self.sandbox}/sandbox/calls")[1]
 
-    def turn(self, chat_id: str, text: str, settle: float = 0.6, timeout: float = 60, **extra) -> List[str]:
-        """Say `text` and return the bot's replies once they stop arriving."""
+    def turn_over(self, chat_id: str, id_message: str) -> bool:
+        """The channel has finished the customer's message: its inbox row is DONE (by then the turn's replies were
+        sent, or handed to the outbox relay) and no reply to the chat waits in the outbox."""
+        if self.db("SELECT status FROM inbox WHERE chat_id = ? AND id_message = ?", chat_id, id_message) != [("DONE",)]:
+            return False
+        return not self.db("SELECT 1 FROM outbox WHERE chat_id = ? AND kind IN (?, ?, ?) AND status IN (?, ?, ?)",
+                           chat_id, *REPLY_KINDS, *UNFINISHED)
+
+    def turn(self, chat_id: str, text: str, settle: float = 0.0, timeout: float = 60, **extra) -> List[str]:
+        """Say `text` and return the bot's replies to it, once there is one and the turn is over (`turn_over`);
+        `settle` seconds more, if given, for replies that would come even later."""
         before = len(self.bot_messages(chat_id))
-        self.say(chat_id, text, **extra)
+        id_message = self.say(chat_id, text, **extra)
         wait_until(lambda: len(self.bot_messages(chat_id)) > before, timeout=timeout, what=f"a reply to {text!r}")
-        count = -1
-        while count != len(self.bot_messages(chat_id)):
-            count = len(self.bot_messages(chat_id))
+        wait_until(lambda: self.turn_over(chat_id, id_message), timeout=timeout, what=f"the turn of {text!r} over")
+        if settle:
             time.sleep(settle)
         return [m.get("text") or m.get("fileName") or m.get("type") for m in self.bot_messages(chat_id)[before:]]

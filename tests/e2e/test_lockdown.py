@@ -178,7 +178,7 @@ def test_no_secret_appears_in_any_log(locked_stack):
                            ("ул абая 10 кв 5", "Проверьте"), ("да", "Заказ №")]:
         replies = locked_stack.turn(chat, text)
         assert any(expected in (r or "") for r in replies), (text, replies)
-    locked_stack.turn("77019990104@c.us", "скиньте фото балеток шанель", settle=1.5)
+    locked_stack.turn("77019990104@c.us", "скиньте фото балеток шанель")
     locked_stack.turn("77019990105@c.us", "а подарочные сертификаты у вас бывают?")
     with locked_stack.faults({"method": "sendMessage", "status": 500, "count": 3}):
         locked_stack.turn("77019990106@c.us", "какие способы оплаты", timeout=60)
