@@ -25,14 +25,15 @@ and spinning cost more CPU than they save (a tenth of the Rasa server's instruct
 perf). Both pools get one thread unless TF_NUM_INTRAOP_THREADS or TF_NUM_INTEROP_THREADS is set; predictions are
 bit-identical (tests/e2e/test_speedups_model.py compares them on the trained model). Only the Rasa server is
 affected: training creates no channel.
-8. Loading the model took about 50 s of the Rasa server's start on this machine, most of it in `RasaModel.load`
-tracing Keras's whole training step into a graph (autograph) for the one `fit` step that only creates the
-weights, which `load_weights` then overwrites with the trained ones. For DIET (`EAGER_BUILT_MODELS`) that step
-runs eagerly: the same variables are created (the load checks that checkpoint and model match one to one,
-`assert_consumed`), and the model gets its own `run_eagerly` setting back, so inference runs the traced predict
-step as before. A start takes about 25 s less; predictions are bit-identical (see 7). TED builds its label layers
-differently when its step runs eagerly (its checkpoint does not fit them), so TED is loaded by Rasa's own code, as
-is any model whose eager load fails.
+8. Loading the model took about 55 s of the Rasa server's start on this machine, most of it in `RasaModel.load`:
+to create a model's variables before `load_weights` overwrites them with the trained ones, it runs one `fit`
+step, for which Keras first traces the whole training step (forward pass, gradients, optimizer) into a graph
+with autograph. The variables now come from one forward pass (`batch_loss`) alone: run eagerly for DIET, traced
+for TED (its tf.cond on features a batch lacks builds the layers of both branches only when traced). The load
+checks that every variable of the model got its trained value (`assert_existing_objects_matched`); the
+optimizer's slots are not created, as inference never reads them (fine-tuning, which does, keeps Rasa's load, as
+does any model whose forward-pass load fails). The model loads in about 13 s instead of 55 s; predictions are
+bit-identical (see 7).
 
 They replace internals of Rasa 3.6 and are installed only on the Rasa versions they were written and checked for
 (`SUPPORTED_RASA`); on another version they are skipped with a warning. `SALESBOT_SPEEDUPS=0` switches them off.
@@ -188,21 +189,27 @@ def single_threaded_tensorflow() -> bool:
     return True
 
 
-EAGER_BUILT_MODELS = ("DIET",)   # TED's label layers come out another shape when its step runs eagerly
+# How a model gets its variables before the trained weights are loaded over them (see 8): by one forward pass,
+# run eagerly (DIET) or traced (TED: its tf.cond on absent features builds the layers of both branches only when
+# traced; eagerly it would build one, and its checkpoint would not fit). Other classes: Rasa's own load.
+FORWARD_PASS_BUILT = {"DIET": "eager", "TED": "traced"}
 
 
-def eager_weight_building_load(original):
-    """RasaModel.load of Rasa 3.6 with its one `fit` step (which only builds the weights) run eagerly, for the
-    model classes in EAGER_BUILT_MODELS; any other class, or a failure, is loaded by Rasa's own code."""
+def forward_pass_load(original):
+    """RasaModel.load of Rasa 3.6 building the model's variables by one forward pass instead of a `fit` step, for
+    the classes in FORWARD_PASS_BUILT; fine-tuning (which needs the optimizer's state), any other class and any
+    failure are loaded by Rasa's own code."""
 
     def load(cls, model_file_name, model_data_example, predict_data_example=None, finetune_mode=False,
              *args: Any, **kwargs: Any):
-        if cls.__name__ in EAGER_BUILT_MODELS:
+        mode = FORWARD_PASS_BUILT.get(cls.__name__)
+        if mode is not None and not finetune_mode:
             try:
-                return _load_built_eagerly(cls, model_file_name, model_data_example, predict_data_example,
-                                           finetune_mode, *args, **kwargs)
+                return _load_built_by_forward_pass(cls, mode, model_file_name, model_data_example,
+                                                   predict_data_example, *args, **kwargs)
             except Exception as exc:  # Rasa turns a ValueError of a load into an untrained component
-                logger.warning("%s: eager weight building failed (%r); loading it the usual way", cls.__name__, exc)
+                logger.warning("%s: building by a forward pass failed (%r); loading it the usual way",
+                               cls.__name__, exc)
         return original.__func__(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
                                  *args, **kwargs)
 
@@ -210,25 +217,25 @@ def eager_weight_building_load(original):
     return classmethod(load)
 
 
-def _load_built_eagerly(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-                        *args: Any, **kwargs: Any):
+def _load_built_by_forward_pass(cls, mode: str, model_file_name, model_data_example, predict_data_example,
+                                *args: Any, **kwargs: Any):
     import tensorflow as tf
     from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
     from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
 
     model = cls(*args, **kwargs)
-    learning_rate = kwargs.get("config", {}).get(LEARNING_RATE, 0.001)
-    run_eagerly = kwargs.get("config", {}).get(RUN_EAGERLY)
-    # need to train on 1 example to build weights of the correct size: eagerly, not traced into a graph first
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), run_eagerly=True)
-    model.fit(RasaBatchDataGenerator(model_data_example, batch_size=1), verbose=False)
-    model.run_eagerly = run_eagerly   # what Rasa's compile set: inference (and any later fit) as before
-    model.train_function = None
-    # every value of the checkpoint restored into a variable of the model, and every variable restored: the
-    # eagerly built model has exactly the structure Rasa's traced step gives it (or Rasa's own load runs)
-    model.load_weights(model_file_name).assert_consumed()
+    config = kwargs.get("config", {})
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)),
+                  run_eagerly=config.get(RUN_EAGERLY))
+    batch_in, _ = RasaBatchDataGenerator(model_data_example, batch_size=1)[0]
+    model._training = True   # as in train_step
+    (model.batch_loss if mode == "eager" else tf.function(model.batch_loss))(batch_in)
+    model._training = None
+    status = model.load_weights(model_file_name)
+    status.assert_existing_objects_matched()   # every variable the model has got its trained value
+    status.expect_partial()   # the optimizer's slot values stay in the file: inference never uses them
     # predict on one data example to trace the predict step now rather than on the first message
-    if not finetune_mode and predict_data_example:
+    if predict_data_example:
         model.run_inference(predict_data_example)
     return model
 
@@ -272,6 +279,6 @@ def install(rasa_version: Optional[str] = None) -> bool:
     from rasa.utils.tensorflow.models import RasaModel
 
     if not hasattr(RasaModel.load, "original"):
-        RasaModel.load = eager_weight_building_load(RasaModel.load)
+        RasaModel.load = forward_pass_load(RasaModel.load)
     single_threaded_tensorflow()
     return True
