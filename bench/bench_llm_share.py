@@ -37,7 +37,7 @@ def replay(stack: Stack, chat: str, texts):
     for text in texts:
         transcript.append(f"    клиент: {text}")
         try:
-            transcript.extend(f"    бот: {reply}" for reply in stack.turn(chat, text, settle=0.4, timeout=30))
+            transcript.extend(f"    бот: {reply}" for reply in stack.turn(chat, text, timeout=30))
         except AssertionError:
             unanswered.append(text)
     return unanswered, transcript

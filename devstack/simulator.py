@@ -137,13 +137,13 @@ def order_posts_for(stack: Stack, chat_id: str) -> List[str]:
             and (m.get("text") or "").startswith("Новый заказ") and f"(+{phone})" in (m.get("text") or "")]
 
 
-def play(stack: Stack, customer: Customer, chat_id: str, settle: float = 0.5, post_wait: float = 4.0) -> Outcome:
+def play(stack: Stack, customer: Customer, chat_id: str, post_wait: float = 4.0) -> Outcome:
     outcome = Outcome(customer=customer, chat_id=chat_id, outcome=NO_ORDER)
     replies: List[str] = []
     try:
         for text in customer.messages:
             outcome.transcript.append(f"клиент: {text}")
-            answer = stack.turn(chat_id, text, settle=settle, timeout=60)
+            answer = stack.turn(chat_id, text, timeout=60)
             replies.extend(str(reply) for reply in answer)
             outcome.transcript.extend(f"бот: {reply}" for reply in answer)
     except AssertionError as error:        # a message with no reply: the customer is lost

@@ -24,6 +24,8 @@ RASA_API_TOKEN = "e2e-rasa-api-token"
 ACTION_SERVER_SECRET = "e2e-action-server-secret"
 MANAGER_NUMBER = "77017770000"
 AUTO_RESUME_MINUTES = 30
+REPLY_KINDS = ("greenapi.reply", "greenapi.message", "greenapi.file_url")   # outbox kinds of replies to a chat
+UNFINISHED = ("PENDING", "SENDING", "RETRYING")   # outbox rows still to be sent
 
 
 def free_port() -> int:
@@ -125,6 +127,19 @@ class Stack:
         log = open(self.tmp / f"{name}.log", "a")
         self.procs[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
+    def _wait_ready(self, name: str, url: str, timeout: float = 120.0) -> None:
+        """Wait until `url` answers 200; a server that exits meanwhile fails at once, with the end of its log
+        (rather than after the whole timeout)."""
+        proc = self.procs[name]
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                log = (self.tmp / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+                raise RuntimeError(f"{name} exited with {proc.returncode} while starting; its log ends:\n{log[-3000:]}")
+            return http("GET", url)[0] == 200
+
+        wait_until(ready, timeout=timeout, what=name)
+
     @property
     def desk(self) -> str:
         return f"http://127.0.0.1:{self.ports['desk']}"
@@ -136,7 +151,7 @@ class Stack:
         self._start("sandbox", [str(VENV / "actions/bin/python"), "-m", "sandbox", "--port", str(self.ports["sandbox"]),
                                 "--instance-id", INSTANCE_ID, "--token", API_TOKEN, "--webhook-url", webhook,
                                 "--webhook-token", WEBHOOK_TOKEN, "--group-id", GROUP_ID])
-        wait_until(lambda: http("GET", f"{self.sandbox}/sandbox/health")[0] == 200, what="sandbox")
+        self._wait_ready("sandbox", f"{self.sandbox}/sandbox/health")
         if with_actions:
             self.start_actions()
         if with_rasa:
@@ -162,7 +177,7 @@ class Stack:
                              str(credentials), "--endpoints", str(endpoints), "--port",
                              str(self.ports["rasa"]), "--interface", "127.0.0.1", "--enable-api",
                              "--auth-token", RASA_API_TOKEN])
-        wait_until(lambda: http("GET", f"{self.rasa}/webhooks/greenapi/")[0] == 200, timeout=180, what="rasa")
+        self._wait_ready("rasa", f"{self.rasa}/webhooks/greenapi/", timeout=180)
 
     def start_desk(self, env: Optional[Dict[str, str]] = None) -> None:
         """The desk (notifications API) on its port, over the stack's database and sandbox; `env` adds to the
@@ -173,7 +188,7 @@ class Stack:
         self.procs["desk"] = subprocess.Popen(
             [str(VENV / "actions/bin/python"), "-m", "salesbot.desk", "--port", str(self.ports["desk"])],
             cwd=ROOT, env={**self.env, **rasa, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: http("GET", f"{self.desk}/health")[0] == 200, timeout=60, what="desk")
+        self._wait_ready("desk", f"{self.desk}/health", timeout=60)
 
     def stop_desk(self) -> None:
         self._stop(self.procs.pop("desk"))
@@ -197,7 +212,7 @@ class Stack:
         """(Re)start the action server on its port."""
         self._start("actions", [str(VENV / "actions/bin/python"), "-m", "actions.server",
                                 "--port", str(self.ports["actions"])])
-        wait_until(lambda: http("GET", f"http://127.0.0.1:{self.ports['actions']}/health")[0] == 200, what="actions")
+        self._wait_ready("actions", f"http://127.0.0.1:{self.ports['actions']}/health")
 
     def db(self, query: str, *args) -> list:
         """Rows of the app's SQLite database."""
@@ -205,17 +220,26 @@ class Stack:
             return connection.execute(query, args).fetchall()
 
     @staticmethod
-    def _stop(proc: subprocess.Popen) -> None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def _stop(*procs: subprocess.Popen, timeout: float = 20.0) -> None:
+        """SIGTERM to every process at once, then wait for them together: a stack stops in the time of its slowest
+        server, not the sum. Whatever still runs after `timeout` is killed with its worker processes."""
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                for pid in _descendants(proc.pid) + [proc.pid]:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                proc.wait()
 
     def stop(self) -> None:
-        for proc in list(self.procs.values()):
-            self._stop(proc)
+        self._stop(*self.procs.values())
         self.procs.clear()
 
     @contextmanager
@@ -254,13 +278,21 @@ class Stack:
     def calls(self) -> List[dict]:
         return http("GET", f"{self.sandbox}/sandbox/calls")[1]
 
-    def turn(self, chat_id: str, text: str, settle: float = 0.6, timeout: float = 60, **extra) -> List[str]:
-        """Say `text` and return the bot's replies once they stop arriving."""
+    def turn_over(self, chat_id: str, id_message: str) -> bool:
+        """The channel has finished the customer's message: its inbox row is DONE (by then the turn's replies were
+        sent, or handed to the outbox relay) and no reply to the chat waits in the outbox."""
+        if self.db("SELECT status FROM inbox WHERE chat_id = ? AND id_message = ?", chat_id, id_message) != [("DONE",)]:
+            return False
+        return not self.db("SELECT 1 FROM outbox WHERE chat_id = ? AND kind IN (?, ?, ?) AND status IN (?, ?, ?)",
+                           chat_id, *REPLY_KINDS, *UNFINISHED)
+
+    def turn(self, chat_id: str, text: str, settle: float = 0.0, timeout: float = 60, **extra) -> List[str]:
+        """Say `text` and return the bot's replies to it, once there is one and the turn is over (`turn_over`);
+        `settle` seconds more, if given, for replies that would come even later."""
         before = len(self.bot_messages(chat_id))
-        self.say(chat_id, text, **extra)
+        id_message = self.say(chat_id, text, **extra)
         wait_until(lambda: len(self.bot_messages(chat_id)) > before, timeout=timeout, what=f"a reply to {text!r}")
-        count = -1
-        while count != len(self.bot_messages(chat_id)):
-            count = len(self.bot_messages(chat_id))
+        wait_until(lambda: self.turn_over(chat_id, id_message), timeout=timeout, what=f"the turn of {text!r} over")
+        if settle:
             time.sleep(settle)
         return [m.get("text") or m.get("fileName") or m.get("type") for m in self.bot_messages(chat_id)[before:]]

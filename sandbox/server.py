@@ -303,6 +303,7 @@ class Sandbox:
         self._last_poll_timeout = 0.0
         self._bot_came_up: Optional["asyncio.Future[None]"] = None
         self._prober: Optional["asyncio.Task[None]"] = None
+        self._closing = False   # shutting down: long polls in progress return at once
         self._reset_state()
 
     # ------------------------------------------------------------------ state
@@ -609,7 +610,7 @@ class Sandbox:
         deadline = loop.time() + timeout
         while not self.queue:
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or self._closing:
                 return None
             fut = loop.create_future()
             self._queue_waiters.add(fut)
@@ -620,6 +621,15 @@ class Sandbox:
             finally:
                 self._queue_waiters.discard(fut)
         return self.queue[0]
+
+    def stop_waiting(self) -> None:
+        """The server is shutting down: the long polls in progress return their empty answer now instead of holding
+        the shutdown for up to their receiveTimeout (the bot's is 20 s)."""
+        self._closing = True
+        waiters, self._queue_waiters = self._queue_waiters, set()
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     async def close(self) -> None:
         for task in list(self._workers.values()):
@@ -1424,7 +1434,11 @@ def create_app(config: Optional[SandboxConfig] = None) -> web.Application:
                 pass
         await sandbox.close()
 
+    async def _shutdown(_app: web.Application) -> None:   # before aiohttp waits for the requests in progress
+        sandbox.stop_waiting()
+
     app.on_startup.append(_start_prober)
+    app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     r = app.router
     r.add_get("/", sandbox.index)

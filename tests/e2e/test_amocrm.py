@@ -105,8 +105,10 @@ def test_operator_reply_is_sent_once_pauses_the_bot_and_is_not_imported_back(crm
     assert crm_stack.db("SELECT paused, reason FROM handoffs WHERE chat_id = ?", chat) == [(1, "operator_crm")]
 
     replies_before = len(crm_stack.bot_messages(chat))
-    crm_stack.say(chat, "а 38 размер есть?")
-    time.sleep(3)
+    asked = crm_stack.say(chat, "а 38 размер есть?")
+    wait_until(lambda: crm_stack.db("SELECT status FROM inbox WHERE id_message = ?", asked) == [("DONE",)],
+               what="the paused chat's message processed")   # a reply would have been sent before
+    time.sleep(0.5)
     assert len(crm_stack.bot_messages(chat)) == replies_before  # the bot is silent in that chat
     assert len([m for m in crm_stack.bot_messages(chat) if m.get("text") == operator_text]) == 1  # sent once
 

@@ -12,15 +12,26 @@ pytestmark = pytest.mark.e2e
 MANAGER_CHAT = f"{MANAGER_NUMBER}@c.us"
 
 
-def quiet(stack, chat, seconds=2.5):
-    """The bot's messages in `chat` after waiting `seconds` (for asserting that nothing comes)."""
-    time.sleep(seconds)
-    return stack.bot_messages(chat)
-
-
 def db(stack, query, *args):
     with sqlite3.connect(stack.tmp / "app.db") as connection:
         return connection.execute(query, args).fetchall()
+
+
+def processed(stack, *id_messages):
+    """Wait until the channel has finished with these messages: their inbox rows are DONE once the turn (or the
+    recording of a paused chat's message) is over, and a reply is sent before that."""
+    wait_until(lambda: all(db(stack, "SELECT status FROM inbox WHERE id_message = ?", m) == [("DONE",)]
+                           for m in id_messages), timeout=60, what=f"{id_messages} processed")
+
+
+def quiet(stack, chat, seconds=2.5, after=None):
+    """The bot's messages in `chat` (for asserting that nothing comes): once the customer's message `after` was
+    processed and half a second more, or, with no message to wait for, after `seconds`."""
+    if after is not None:
+        processed(stack, after)
+        seconds = 0.5
+    time.sleep(seconds)
+    return stack.bot_messages(chat)
 
 
 def pause_by_manager(stack, chat):
@@ -34,8 +45,8 @@ def test_manager_reply_pauses_only_that_chat_until_handed_back(stack):
     chat, other = "77012220001@c.us", "77012220002@c.us"
     pause_by_manager(stack, chat)
     before = len(stack.bot_messages(chat))
-    stack.say(chat, "а 38 есть?")
-    assert len(quiet(stack, chat)) == before  # silent while the manager talks
+    asked = stack.say(chat, "а 38 есть?")
+    assert len(quiet(stack, chat, after=asked)) == before  # silent while the manager talks
     assert "Оттенок" in stack.turn(other, "здравствуйте")[0]  # other chats still answered
     tracker = stack.tracker(chat)
     assert tracker["paused"] is True
@@ -58,8 +69,8 @@ def test_own_echo_and_group_messages_never_pause(stack):
             "senderData": {"chatId": chat, "sender": "77010000000@c.us", "senderName": "Оттенок"},
             "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": "echo"}}}
     http("POST", f"{stack.sandbox}/sandbox/webhook", echo)
-    stack.manager_types(GROUP_ID, "Девочки, новый заказ принят")
-    time.sleep(2)
+    in_group = stack.manager_types(GROUP_ID, "Девочки, новый заказ принят")
+    processed(stack, own_id, in_group)
     assert db(stack, "SELECT chat_id FROM handoffs WHERE chat_id IN (?, ?)", chat, GROUP_ID) == []
     assert "Оттенок" in stack.turn(chat, "добрый день")[0]
 
@@ -70,8 +81,8 @@ def test_commands_from_anyone_else_grant_nothing(stack):
     replies = stack.turn(stranger, f"/handoff off {chat.split('@')[0]}")
     assert not any("Бот снова отвечает" in (r or "") for r in replies)
     before = len(stack.bot_messages(chat))
-    stack.say(chat, "ау")
-    assert len(quiet(stack, chat)) == before
+    asked = stack.say(chat, "ау")
+    assert len(quiet(stack, chat, after=asked)) == before
     assert db(stack, "SELECT paused FROM handoffs WHERE chat_id = ?", chat) == [(1,)]
 
 
@@ -96,8 +107,8 @@ def test_session_restart_in_rasa_keeps_the_pause(stack):
                      [{"event": "session_started"}, {"event": "action", "name": "action_listen"}])
     assert status == 200 and stack.tracker(chat)["paused"] is False
     before = len(stack.bot_messages(chat))
-    stack.say(chat, "есть балетки шанель 37?")
-    assert len(quiet(stack, chat)) == before
+    asked = stack.say(chat, "есть балетки шанель 37?")
+    assert len(quiet(stack, chat, after=asked)) == before
     assert stack.tracker(chat)["paused"] is True
 
 
@@ -107,8 +118,8 @@ def test_auto_resume_after_the_managers_silence(stack):
     try:
         stack.set_clock(time.time() + (AUTO_RESUME_MINUTES - 1) * 60)
         before = len(stack.bot_messages(chat))
-        stack.say(chat, "алло")
-        assert len(quiet(stack, chat)) == before  # 29 minutes: still the manager's chat
+        asked = stack.say(chat, "алло")
+        assert len(quiet(stack, chat, after=asked)) == before  # 29 minutes: still the manager's chat
         stack.set_clock(time.time() + (AUTO_RESUME_MINUTES + 1) * 60)
         wait_until(lambda: db(stack, "SELECT paused FROM handoffs WHERE chat_id = ?", chat) == [(0,)],
                    what="auto-resume")
@@ -135,8 +146,8 @@ def test_escalation_posts_once_and_pauses(stack):
     assert posts[1]["text"].startswith("Клиент просит менеджера: Айгуль (+77012220009)")
     assert "— клиент: есть балетки шанель 37?" in posts[1]["text"]
     before = len(stack.bot_messages(chat))
-    stack.say(chat, "ну где вы")
-    assert len(quiet(stack, chat)) == before
+    asked = stack.say(chat, "ну где вы")
+    assert len(quiet(stack, chat, after=asked)) == before
     assert db(stack, "SELECT reason FROM handoff_log WHERE chat_id = ?", chat) == [("customer_request",)]
 
 

@@ -18,11 +18,15 @@ def test_manager_typing_during_a_turn_drops_the_bots_late_reply(stack, llm_stub)
     llm_stub.reset()
     late_answer = "Да, подарочные сертификаты есть: от 10 000 ₸, действуют 6 месяцев."
     llm_stub.script(reply(late_answer, delay=1.5))
-    stack.say(chat, "у вас есть подарочные сертификаты?")
+    asked = stack.say(chat, "у вас есть подарочные сертификаты?")
     wait_until(lambda: len(llm_stub.requests) == 1, timeout=30, what="the turn to reach the LLM")
     manager_text = "Здравствуйте, это Асель, менеджер. Сейчас всё расскажу"
     manager_id = stack.manager_types(chat, manager_text)
-    time.sleep(4)  # the LLM answers after 1.5 s; whatever the bot would send has been sent by now
+    # the LLM answers after 1.5 s; the turn, then the manager's message, are over when their inbox rows are DONE
+    # (what the turn sends goes out before)
+    wait_until(lambda: all(stack.db("SELECT status FROM inbox WHERE id_message = ?", m) == [("DONE",)]
+                           for m in (asked, manager_id)), timeout=30, what="the turn and the manager's message")
+    time.sleep(0.5)
 
     messages = stack.messages(chat)
     manager_at = next(i for i, m in enumerate(messages) if m["idMessage"] == manager_id)

@@ -37,8 +37,10 @@ def assert_handed_over(stack, chat, question, headline):
     assert f"— клиент: {question}" in text_post["text"]
     assert db(stack, "SELECT paused, reason FROM handoffs WHERE chat_id = ?", chat) == [(1, "llm_unsure")]
     before = len(stack.bot_messages(chat))
-    stack.say(chat, "ау, ответьте")
-    time.sleep(2.5)
+    asked = stack.say(chat, "ау, ответьте")
+    wait_until(lambda: db(stack, "SELECT status FROM inbox WHERE id_message = ?", asked) == [("DONE",)],
+               timeout=60, what="the message processed")   # a reply would have been sent before
+    time.sleep(0.5)
     assert len(stack.bot_messages(chat)) == before   # paused: a manager answers now
 
 

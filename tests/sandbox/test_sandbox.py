@@ -289,6 +289,19 @@ def test_long_poll_returns_as_soon_as_an_item_arrives():
     run(scenario())
 
 
+def test_shutdown_answers_a_long_poll_in_progress_at_once():
+    """Stopping the sandbox does not wait out the bot's long poll (its receiveTimeout is 20 s): the poll gets its
+    empty answer and the server closes."""
+    async def scenario():
+        async with Env(push=False) as env:
+            task = asyncio.ensure_future(env.call("GET", "receiveNotification", params={"receiveTimeout": "20"}))
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            await asyncio.wait_for(env.server.close(), 5)
+            assert await asyncio.wait_for(task, 5) == (200, None)
+    run(scenario())
+
+
 def test_fault_injection_429_then_success_and_delay_only():
     async def scenario():
         async with Env() as env:
