@@ -29,10 +29,13 @@ def assert_handed_over(stack, chat, question, headline):
 
     wait_until(lambda: any(about_this_chat(p) for p in group_posts(stack)), what="the group post")
     time.sleep(1)
-    posts = group_posts(stack)
-    text_post = next(p for p in posts if about_this_chat(p))
-    card = posts[posts.index(text_post) - 1]
-    assert card["type"] == "contact" and card["contact"]["phoneContact"] == int(chat.split("@")[0])
+    # this chat's posts: its contact card, then the text (another chat's posts may come in between: the relay
+    # sends each chat's posts in order, different chats' as they come)
+    posts = [p for p in group_posts(stack) if (p["type"] == "contact" and p["contact"]["phoneContact"] == int(phone))
+             or f"(+{phone})" in (p.get("text") or "")]
+    assert [p["type"] for p in posts] == ["contact", "text"], posts
+    text_post = posts[1]
+    assert about_this_chat(text_post)
     assert text_post["text"].startswith(f"{headline}: Айгуль (+{chat.split('@')[0]})")
     assert f"— клиент: {question}" in text_post["text"]
     assert db(stack, "SELECT paused, reason FROM handoffs WHERE chat_id = ?", chat) == [(1, "llm_unsure")]
