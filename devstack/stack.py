@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from salesbot.db.desk import MESSAGE_KINDS
+from salesbot.db.enums import OUTBOX_UNFINISHED
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("VENV_DIR", ROOT / ".venv"))
 INSTANCE_ID = "1101000001"
@@ -24,8 +27,6 @@ RASA_API_TOKEN = "e2e-rasa-api-token"
 ACTION_SERVER_SECRET = "e2e-action-server-secret"
 MANAGER_NUMBER = "77017770000"
 AUTO_RESUME_MINUTES = 30
-REPLY_KINDS = ("greenapi.reply", "greenapi.message", "greenapi.file_url")   # outbox kinds of replies to a chat
-UNFINISHED = ("PENDING", "SENDING", "RETRYING")   # outbox rows still to be sent
 
 
 def free_port() -> int:
@@ -283,8 +284,9 @@ class Stack:
         sent, or handed to the outbox relay) and no reply to the chat waits in the outbox."""
         if self.db("SELECT status FROM inbox WHERE chat_id = ? AND id_message = ?", chat_id, id_message) != [("DONE",)]:
             return False
-        return not self.db("SELECT 1 FROM outbox WHERE chat_id = ? AND kind IN (?, ?, ?) AND status IN (?, ?, ?)",
-                           chat_id, *REPLY_KINDS, *UNFINISHED)
+        kinds, unfinished = list(MESSAGE_KINDS), [status.value for status in OUTBOX_UNFINISHED]
+        return not self.db(f"SELECT 1 FROM outbox WHERE chat_id = ? AND kind IN ({', '.join('?' * len(kinds))})"
+                           f" AND status IN ({', '.join('?' * len(unfinished))})", chat_id, *kinds, *unfinished)
 
     def turn(self, chat_id: str, text: str, settle: float = 0.0, timeout: float = 60, **extra) -> List[str]:
         """Say `text` and return the bot's replies to it, once there is one and the turn is over (`turn_over`);
